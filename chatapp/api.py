@@ -1,0 +1,50 @@
+"""JSON endpoints: room history pages and the health check."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .keys import STORE
+from .models import dumps
+from .views import room_or_404
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+def bad_request(detail: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=dumps({"error": "bad_request", "detail": detail}),
+                              content_type="application/json")
+
+
+def int_param(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise bad_request(f"{name} must be a non-negative integer")
+    return int(raw)
+
+
+async def history(request: web.Request) -> web.Response:
+    room = room_or_404(request)
+    store = request.app[STORE]
+    limit = int_param(request, "limit") or DEFAULT_LIMIT
+    limit = max(1, min(limit, MAX_LIMIT))
+    before = int_param(request, "before")
+    after = int_param(request, "after")
+    if before is not None and after is not None:
+        raise bad_request("give before or after, not both")
+    if after is not None:
+        messages, has_more = await store.after(room, after, limit)
+    else:
+        messages, has_more = await store.before(room, before if before is not None else 2**62, limit)
+    return web.json_response({"messages": [m.frame() for m in messages], "has_more": has_more})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await request.app[STORE].ping()
+    except Exception as exc:  # any failure means unhealthy, and says why
+        return web.json_response({"status": "error", "detail": str(exc)}, status=503)
+    return web.json_response({"status": "ok"})

@@ -1,0 +1,67 @@
+"""The application factory: synchronous, no I/O; it wires keys, templates, routes and hooks.
+
+The database is opened, migrated and closed by :func:`database` (a cleanup context), and
+shutdown commits everything accepted before it closes sockets with 1001.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from .hub import Hub
+from .keys import HUB, SETTINGS, STORE, WRITER
+from .middlewares import errors, security_headers
+from .resources import resource_dir
+from .routes import setup_routes
+from .settings import Settings
+from .store import close_store, open_store
+from .writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+async def database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    store = await open_store(settings.db, synchronous=settings.synchronous.upper())
+    app[STORE] = store
+    app[HUB].locked = await store.locked_rooms()
+    writer = Writer(store, app[HUB].publish)
+    writer.start()
+    app[WRITER] = writer
+    log.info("database %s ready", settings.db)
+    try:
+        yield
+    finally:
+        await writer.close()
+        await close_store(store)
+        log.info("database closed")
+
+
+async def on_shutdown(app: web.Application) -> None:
+    """Commit and deliver every accepted message, then close every socket with 1001."""
+    if WRITER in app:
+        await app[WRITER].close()
+    await app[HUB].close_all(timeout=app[SETTINGS].shutdown_timeout / 2)
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or Settings()
+    app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
+    app[SETTINGS] = settings
+    app[HUB] = Hub()
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
+        autoescape=jinja2.select_autoescape(default=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    app.cleanup_ctx.append(database)
+    app.on_shutdown.append(on_shutdown)
+    app.on_response_prepare.append(security_headers)
+    setup_routes(app)
+    return app

@@ -1,0 +1,75 @@
+"""Cross-cutting HTTP behaviour: error pages and security headers on every response."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from .models import dumps
+
+log = logging.getLogger(__name__)
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+_TITLES = {
+    400: "Bad request",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    429: "Too many requests",
+    500: "Server error",
+    503: "Unavailable",
+}
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def error_response(request: web.Request, status: int, detail: str) -> web.Response:
+    if _wants_json(request):
+        return web.json_response(
+            {"error": _TITLES.get(status, "error").lower().replace(" ", "_"), "detail": detail},
+            status=status, dumps=dumps,
+        )
+    response = aiohttp_jinja2.render_template(
+        "error.html", request,
+        {"status": status, "title": _TITLES.get(status, "Error"), "detail": detail},
+    )
+    response.set_status(status)
+    return response
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        response = error_response(request, exc.status, detail or exc.reason)
+        for name in ("Retry-After", "Allow"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except Exception:
+        log.exception("error handling %s %s", request.method, request.path)
+        return error_response(request, 500, "Something went wrong on the server. It was logged.")
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every response, pages, files and socket handshakes alike."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if response.content_type == "text/html":
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Frame-Options", "DENY")

@@ -1,0 +1,134 @@
+"""The wire contract's client side: parsing and validating what browsers send.
+
+Every way a frame can be wrong maps to one error code (see ``docs/protocol.md``); the
+socket handler answers it with an error frame and keeps the connection open.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+MAX_MESSAGE = 4000
+MAX_USER = 32
+MAX_CLIENT_ID = 64
+MAX_ROOM = 64
+DEFAULT_USER = "Anonymous"
+
+ROOM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# C0 and C1 controls and DEL; newline, carriage return and tab are fine in messages.
+_CONTROL_IN_MESSAGE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_IN_NAME = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Bidi embeddings, overrides and isolates, and zero-width characters: harmless in text,
+# but in a name they let one person pose as another.
+_INVISIBLE_IN_NAME = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+ERRORS: dict[str, str] = {
+    "invalid_json": "That frame is not valid JSON.",
+    "invalid_frame": "A frame must be a JSON object.",
+    "unknown_type": "That frame type is not known.",
+    "invalid_message": "The message must be a string.",
+    "empty_message": "The message is empty.",
+    "message_too_long": f"The message is longer than {MAX_MESSAGE} characters.",
+    "invalid_characters": "The message contains control characters.",
+    "invalid_user": f"The name must be 1 to {MAX_USER} visible characters.",
+    "invalid_client_id": f"client_id must be a string of 1 to {MAX_CLIENT_ID} characters.",
+    "binary_not_supported": "Binary frames are not supported; send JSON text.",
+    "rate_limited": "You are sending too fast; that message was not sent.",
+    "room_locked": "This room is locked; nobody can post in it right now.",
+    "not_stored": "The server could not store that message; it was not sent. Try again.",
+    "shutting_down": "The server is restarting; that message was not sent. Try again shortly.",
+}
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, detail: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.detail = detail or ERRORS[code]
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": "error", "error": self.code, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class ChatIn:
+    message: str
+    user: str
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class TypingIn:
+    pass
+
+
+def normalise_room(name: str) -> str | None:
+    """The canonical room name, or None when ``name`` is not a valid room name.
+
+    Rooms are case-insensitive: ``Lobby`` and ``lobby`` are one room, named in lower case.
+    """
+    if not ROOM_RE.match(name):
+        return None
+    return name.lower()
+
+
+def clean_user(value: object) -> str:
+    """A valid display name from ``value``, or ProtocolError('invalid_user')."""
+    if not isinstance(value, str):
+        raise ProtocolError("invalid_user")
+    name = unicodedata.normalize("NFC", value).strip()
+    if not 1 <= len(name) <= MAX_USER:
+        raise ProtocolError("invalid_user")
+    if _CONTROL_IN_NAME.search(name) or _INVISIBLE_IN_NAME.search(name):
+        raise ProtocolError("invalid_user", "The name contains invisible or control characters.")
+    if _SURROGATE.search(name):
+        raise ProtocolError("invalid_user")
+    return name
+
+
+def _check_text(text: str) -> None:
+    if _SURROGATE.search(text):
+        raise ProtocolError("invalid_characters", "The message contains an unpaired surrogate.")
+    if _CONTROL_IN_MESSAGE.search(text):
+        raise ProtocolError("invalid_characters")
+
+
+def parse(text: str, default_user: str) -> ChatIn | TypingIn:
+    """Parse one client text frame, or raise ProtocolError."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # Also catches NaN/Infinity, lone surrogates and nesting past orjson's depth limit.
+        raise ProtocolError("invalid_json") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_frame")
+    kind = data.get("type", "chat")
+    if kind == "typing":
+        return TypingIn()
+    if kind != "chat":
+        raise ProtocolError("unknown_type", "Frame type must be \"chat\" or \"typing\".")
+    message = data.get("message")
+    if not isinstance(message, str):
+        raise ProtocolError("invalid_message")
+    if not message.strip():
+        raise ProtocolError("empty_message")
+    if len(message) > MAX_MESSAGE:
+        raise ProtocolError("message_too_long")
+    _check_text(message)
+    user = default_user if data.get("user") is None else clean_user(data["user"])
+    client_id = data.get("client_id")
+    if client_id is not None and (
+        not isinstance(client_id, str)
+        or not 1 <= len(client_id) <= MAX_CLIENT_ID
+        or _CONTROL_IN_NAME.search(client_id)
+    ):
+        raise ProtocolError("invalid_client_id")
+    return ChatIn(message, user, client_id)

@@ -1,0 +1,72 @@
+"""HTML pages: the room list and a room, both rendered complete on the server."""
+
+from __future__ import annotations
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from . import protocol
+from .keys import HUB, SETTINGS, STORE
+from .models import Message
+
+
+def room_or_404(request: web.Request) -> str:
+    room = protocol.normalise_room(request.match_info["room"])
+    if room is None:
+        raise web.HTTPNotFound(text="Room names are 1 to 64 letters, digits, - or _.")
+    return room
+
+
+@aiohttp_jinja2.template("index.html")
+async def index(request: web.Request) -> dict[str, object]:
+    rooms = await request.app[STORE].rooms()
+    hub = request.app[HUB]
+    return {
+        "rooms": rooms,
+        "online": {r.name: hub.connections(r.name) for r in rooms},
+        "max_room": protocol.MAX_ROOM,
+        "max_user": protocol.MAX_USER,
+        "room_error": request.query.get("error") == "room",
+    }
+
+
+async def enter_room(request: web.Request) -> web.StreamResponse:
+    """The index form posts nowhere: it GETs here, and we send the browser to the room."""
+    raw = request.query.get("room", "").strip()
+    room = protocol.normalise_room(raw)
+    if room is None:
+        raise web.HTTPFound(request.app.router["index"].url_for().with_query(error="room"))
+    url = request.app.router["room"].url_for(room=room)
+    user = request.query.get("user", "").strip()
+    raise web.HTTPFound(url.with_query(user=user) if user else url)
+
+
+@aiohttp_jinja2.template("room.html")
+async def room_page(request: web.Request) -> dict[str, object]:
+    room = room_or_404(request)
+    if room != request.match_info["room"]:
+        location = request.app.router["room"].url_for(room=room).with_query(request.query)
+        raise web.HTTPMovedPermanently(location)
+    store = request.app[STORE]
+    size = request.app[SETTINGS].history_size
+    at = request.query.get("at", "")
+    messages: list[Message]
+    if at.isdigit() and len(at) < 19:
+        messages = await store.around(room, int(at), size)
+        highlight = int(at)
+    else:
+        messages = await store.recent(room, size)
+        highlight = None
+    summary = await store.room(room)
+    first_id = messages[0].id if messages else 0
+    has_older = bool(messages) and bool((await store.before(room, first_id, 1))[0])
+    return {
+        "room": room,
+        "messages": messages,
+        "highlight": highlight,
+        "has_older": has_older,
+        "locked": room in request.app[HUB].locked,
+        "summary": summary,
+        "max_message": protocol.MAX_MESSAGE,
+        "max_user": protocol.MAX_USER,
+    }
