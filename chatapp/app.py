@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 async def database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = await open_store(settings.db, synchronous=settings.synchronous.upper())
+    store = await open_store(settings.db, synchronous=settings.synchronous.upper(),
+                             busy_timeout_ms=int(settings.busy_timeout * 1000))
     app[STORE] = store
     app[HUB].locked = await store.locked_rooms()
     writer = Writer(store, app[HUB].publish)

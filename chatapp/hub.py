@@ -93,12 +93,28 @@ class Client:
         self._task = asyncio.create_task(self._close_lagged(), name=f"chatapp-lagged-{self.id}")
 
     async def _close_lagged(self) -> None:
+        await self._close_ws(WSCloseCode.POLICY_VIOLATION, b"lagged",
+                             dumps({"type": "lagged", "resume_after": self.last_sent_id}))
+
+    async def _close_ws(self, code: int, message: bytes, last_words: str | None = None) -> None:
+        """Close within CLOSE_TIMEOUT, or abort: a peer that stopped reading cannot stall us.
+
+        aiohttp's own fallback on a failed close is ``transport.close()``, which waits for
+        the write buffer to drain — forever, for a peer that stopped reading — so on any
+        failure the transport is aborted instead.
+        """
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
-                await self.ws.send_str(dumps({"type": "lagged", "resume_after": self.last_sent_id}))
-                await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"lagged")
-        except (TimeoutError, ConnectionError, RuntimeError):
+                if last_words is not None:
+                    await self.ws.send_str(last_words)
+                await self.ws.close(code=code, message=message)
+        except (Exception, asyncio.CancelledError) as exc:
             self.abort()
+            task = asyncio.current_task()
+            if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
+                raise
+            if not isinstance(exc, (TimeoutError, asyncio.CancelledError, ConnectionError, RuntimeError)):
+                log.exception("%r: closing failed", self)
 
     async def _run(self) -> None:
         ws = self.ws
@@ -122,11 +138,7 @@ class Client:
             log.debug("%r: send failed: %s", self, exc)
             return
         code, message = self._close or (WSCloseCode.GOING_AWAY, b"")
-        try:
-            async with asyncio.timeout(CLOSE_TIMEOUT):
-                await ws.close(code=code, message=message)
-        except (TimeoutError, ConnectionError, RuntimeError):
-            self.abort()
+        await self._close_ws(code, message)
 
 
 class Hub:

@@ -54,6 +54,13 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLite synchronous mode for the WAL: FULL survives power loss, NORMAL only "
         "process crashes but commits faster.",
     ),
+    Setting(
+        "busy_timeout",
+        5.0,
+        "Seconds a database write waits for a lock held by another process before it "
+        "fails; the sender then gets a not_stored error.",
+        float,
+    ),
     Setting("history_size", 50, "Messages rendered on a room page before JavaScript runs.", int),
     Setting("heartbeat", 30.0, "Seconds between WebSocket pings; a peer that misses one pong is dropped. 0 turns it off.", float),
     Setting("send_queue", 1024, "Frames queued for one connection before it counts as lagging and is closed (1008).", int),
@@ -102,6 +109,7 @@ class Settings:
     db: str = "chat.db"
     log_level: str = "INFO"
     synchronous: str = "FULL"
+    busy_timeout: float = 5.0
     history_size: int = 50
     heartbeat: float = 30.0
     send_queue: int = 1024

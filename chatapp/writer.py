@@ -19,8 +19,9 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
-# SQLite allows 32,766 bound variables per statement; five a row leaves room to spare.
-MAX_BATCH = 500
+# SQLite allows 32,766 bound variables per statement (five a row). A batch also lands in
+# every client queue at once, so it must stay well under the send_queue setting.
+MAX_BATCH = 256
 
 
 class NotStored(Exception):

@@ -25,7 +25,9 @@ from .writer import NotStored, Stored, WriterClosed
 
 log = logging.getLogger(__name__)
 
-MAX_FRAME = 32 * 1024  # a 4,000-character message is at most ~16 KB of UTF-8 plus JSON
+# The largest valid frame: 4,000 astral characters written as JSON escapes ("\ud83d\ude00",
+# 12 bytes each) is 48 KB; anything over 64 KiB is closed with 1009 before it is buffered.
+MAX_FRAME = 64 * 1024
 BACKFILL_PAGE = 500
 IN_FLIGHT = 64  # messages one socket may have waiting for the writer before we stop reading it
 TYPING_INTERVAL = 1.0
