@@ -13,6 +13,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from .admin import setup_admin
 from .hub import Hub
 from .keys import HUB, SETTINGS, STORE, WRITER
 from .middlewares import errors, security_headers
@@ -64,5 +65,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(database)
     app.on_shutdown.append(on_shutdown)
     app.on_response_prepare.append(security_headers)
+    setup_admin(app)
     setup_routes(app)
     return app
