@@ -1,0 +1,1 @@
+"""The benchmark: chatapp against a bare aiohttp relay, under the same load (``make bench``)."""

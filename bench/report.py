@@ -1,0 +1,127 @@
+"""The results: the table printed at the end of a run, the targets, and the machine it ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# (scenario, metric, unit, lower is better)
+ROWS: tuple[tuple[str, str, str, bool], ...] = (
+    ("fanout", "p50_ms", "ms", True),
+    ("fanout", "p95_ms", "ms", True),
+    ("fanout", "p99_ms", "ms", True),
+    ("fanout", "max_ms", "ms", True),
+    ("fanout", "lost", "deliveries", True),
+    ("fanout", "server_cpu", "cores", True),
+    ("burst", "stored_per_s", "msg/s", False),
+    ("burst", "deliveries_per_s", "deliveries/s", False),
+    ("burst", "lost", "deliveries", True),
+    ("burst", "server_cpu", "cores", True),
+    ("idle-*", "held", "sockets", False),
+    ("idle-*", "connect_s", "s", True),
+    ("idle-*", "broadcast_s", "s", True),
+    ("idle-*", "peak_rss_mb", "MiB", True),
+    ("idle-*", "kb_per_connection", "KiB", True),
+    ("idle-*", "lost", "deliveries", True),
+    ("history", "pages_per_s", "pages/s", False),
+    ("history", "api_per_s", "requests/s", False),
+)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    lines = [f"{'scenario':<12} {'figure':<18} {'chatapp':>12} {'reference':>12} {'ratio':>7}  unit",
+             "-" * 72]
+    for scenario, by_server in results.items():
+        for pattern, metric, unit, _ in ROWS:
+            if pattern != scenario and not (pattern.endswith("*") and scenario.startswith(pattern[:-1])):
+                continue
+            ours = by_server.get("chatapp", {}).get("metrics", {}).get(metric)
+            ref = by_server.get("reference", {}).get("metrics", {}).get(metric)
+            ratio = f"{ours / ref:.2f}" if isinstance(ours, int | float) and isinstance(ref, int | float) and ref else "-"
+            lines.append(f"{scenario:<12} {metric:<18} {_fmt(ours):>12} {_fmt(ref):>12} {ratio:>7}  {unit}")
+    return "\n".join(lines)
+
+
+def _m(results: dict[str, dict[str, Any]], scenario: str, server: str, metric: str) -> Any:
+    return results.get(scenario, {}).get(server, {}).get("metrics", {}).get(metric)
+
+
+def targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured value and whether it was met."""
+    out: list[dict[str, Any]] = []
+
+    def ratio(scenario: str, metric: str) -> float | None:
+        ours, ref = _m(results, scenario, "chatapp", metric), _m(results, scenario, "reference", metric)
+        return round(ours / ref, 3) if ours is not None and ref else None
+
+    def add(name: str, value: Any, met: bool | None) -> None:
+        out.append({"target": name, "value": value, "met": met})
+
+    if "burst" in results:
+        r = ratio("burst", "deliveries_per_s")
+        add("burst deliveries/s >= 0.7 x reference", r, r is not None and r >= 0.7)
+    if "idle-2000" in results:
+        r = ratio("idle-2000", "broadcast_s")
+        add("idle 2,000: 100 broadcasts delivered in <= 1.5 x reference", r, r is not None and r <= 1.5)
+        r = ratio("idle-2000", "peak_rss_mb")
+        add("idle 2,000: peak RSS <= 1.5 x reference", r, r is not None and r <= 1.5)
+    if "idle-10000" in results:
+        held = _m(results, "idle-10000", "chatapp", "held")
+        add("idle: 10,000 connections held", held, held == 10_000)
+    if "fanout" in results:
+        p99 = _m(results, "fanout", "chatapp", "p99_ms")
+        lost = _m(results, "fanout", "chatapp", "lost")
+        add("fanout 2,000 msg/s: p99 <= 50 ms", p99, p99 is not None and p99 <= 50)
+        add("fanout: everything delivered", lost, lost == 0)
+    if "history" in results:
+        pages = _m(results, "history", "chatapp", "pages_per_s")
+        add("history: >= 1,000 room pages/s", pages, pages is not None and pages >= 1000)
+    problems = sum(len(r.get("problems", [])) for s in results.values() for r in s.values())
+    add("no lost delivery, no missing row (problems found)", problems, problems == 0)
+    return out
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True,
+                                text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    mem_kb = 0
+    try:
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 2**20, 1),
+            "kernel": platform.release(), "python": platform.python_version(),
+            "aiohttp": version("aiohttp"), "orjson": version("orjson"),
+            "uvloop": version("uvloop"), "commit": commit}

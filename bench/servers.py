@@ -1,0 +1,223 @@
+"""The servers under test: started as subprocesses on loopback, measured from /proc, stopped.
+
+chatapp runs exactly as an operator would start it (``python -m chatapp``) with its limits
+turned off through settings; the reference runs from :mod:`bench.reference`. With two or
+more cores the server is pinned to core 0 and the generator (this process) to core 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 30.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft open-files limit to the hard one; spawned servers inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def pinning() -> tuple[list[str], set[int] | None]:
+    """The taskset prefix for servers and the CPU set for the generator, when there are 2+ cores."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", str(cores[0])], {cores[1]}
+    return [], None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """One server subprocess: start, wait until it answers, read its CPU and memory, stop."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int,
+                 workdir: Path, db: Path | None = None) -> None:
+        self.name = name
+        self.cmd = cmd
+        self.env = env
+        self.port = port
+        self.workdir = workdir
+        self.db = db
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / f"{name}-{port}.log"
+        self.profiler: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with open(self.log_path, "wb") as log:
+            return subprocess.Popen(self.cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=self.workdir)
+
+    async def start(self) -> None:
+        self.proc = self._spawn()
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start:\n{self.log_tail()}")
+            with contextlib.suppress(OSError):
+                if await _healthy(self.port):
+                    return
+            await asyncio.sleep(0.1)  # polling a process that is still booting
+        raise RuntimeError(f"{self.name} not ready after {READY_TIMEOUT}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def cpu_seconds(self) -> float:
+        return _cpu(Path(f"/proc/{self.pid}/stat"))
+
+    def loop_cpu_seconds(self) -> float:
+        """CPU of the main thread alone: the event loop, without the database threads."""
+        return _cpu(Path(f"/proc/{self.pid}/task/{self.pid}/stat"))
+
+    def memory_kb(self) -> dict[str, int]:
+        """VmRSS (now) and VmHWM (peak) of the server process, in KiB."""
+        out: dict[str, int] = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0])
+        return out
+
+    def start_profiler(self, out: Path, rate: int = 200) -> None:
+        """Attach py-spy to the running server; its raw stacks land in ``out`` on stop."""
+        spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+        if spy is None:
+            raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
+        self.profiler = subprocess.Popen(
+            [spy, "record", "--pid", str(self.pid), "--rate", str(rate), "--format", "raw",
+             "--nonblocking", "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop_profiler(self) -> None:
+        if self.profiler is not None:
+            self.profiler.send_signal(signal.SIGINT)
+            try:
+                self.profiler.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.profiler.kill()
+            self.profiler = None
+
+    async def stop(self) -> int:
+        """Graceful stop (SIGINT, as Ctrl-C); killed if it does not exit in time."""
+        self.stop_profiler()
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (everything but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / CLK_TCK
+
+
+def _cpu(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+async def _healthy(port: int) -> bool:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        status = await asyncio.wait_for(reader.readline(), 2)
+        return b" 200 " in status
+    finally:
+        writer.close()
+
+
+def chatapp(workdir: Path, prefix: list[str], send_queue: int, tree: Path | None = None) -> Server:
+    port = free_port()
+    db = workdir / "bench.db"
+    for suffix in ("", "-wal", "-shm", ".secret"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    env = dict(os.environ)
+    env.update({
+        "CHATAPP_MSG_RATE": "0",
+        "CHATAPP_MAX_CONNECTIONS": "0",
+        "CHATAPP_MAX_CONNECTIONS_PER_IP": "0",
+        "CHATAPP_HEARTBEAT": "0",
+        "CHATAPP_LOG_LEVEL": "WARNING",
+        "CHATAPP_SEND_QUEUE": str(send_queue),
+        "CHATAPP_ADMIN_PASSWORD": "benchmark-admin-password-not-used",
+    })
+    if tree is not None:  # a candidate change, checked out elsewhere, ahead of the installed one
+        env["PYTHONPATH"] = str(tree.resolve()) + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = prefix + [sys.executable, "-m", "chatapp", "--port", str(port), "--db", str(db)]
+    return Server("chatapp", cmd, env, port, workdir, db)
+
+
+def reference(workdir: Path, prefix: list[str], history: int = 0) -> Server:
+    port = free_port()
+    cmd = prefix + [sys.executable, "-m", "bench.reference", "--port", str(port),
+                    "--history", str(history)]
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return Server("reference", cmd, env, port, workdir)
+
+
+def check_database(db: Path, expected: Iterable[tuple[str, str]]) -> list[str]:
+    """Problems, if any, between the rows in ``db`` and the (room, client_id) pairs sent."""
+    want = set(expected)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT room, client_id, body FROM messages").fetchall()
+    finally:
+        conn.close()
+    have: set[tuple[str, str]] = set()
+    problems: list[str] = []
+    for room, client_id, body in rows:
+        key = (room, client_id)
+        if key in have:
+            problems.append(f"row stored twice: {key}")
+        have.add(key)
+        idx, _, seq = str(client_id).partition(".")
+        if not str(body).startswith(f"~{idx}~{seq}~"):
+            problems.append(f"row {key} has body {str(body)[:40]!r}")
+    missing = want - have
+    extra = have - want
+    if missing:
+        problems.append(f"{len(missing)} messages sent but not stored, e.g. {sorted(missing)[:3]}")
+    if extra:
+        problems.append(f"{len(extra)} rows nobody sent, e.g. {sorted(extra)[:3]}")
+    return problems[:20]
