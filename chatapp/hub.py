@@ -1,9 +1,12 @@
 """The room hub: who is connected to which room, and getting frames to them.
 
-Each :class:`Client` has a bounded outgoing queue and its own writer task, so a broadcast
-serialises a frame once and hands the same string to every queue without awaiting
-anyone. A client whose queue fills up (it stopped reading) is told it ``lagged`` and
-closed with 1008 instead of slowing the room or growing memory without bound.
+A broadcast serialises a frame once, frames it once as WebSocket bytes, and appends the
+same bytes to every member's bounded queue without awaiting anyone. Once per event-loop
+tick the hub flushes every socket that has something queued with one ``transport.write``
+of all its frames: one system call per socket per tick, however large the writer's batch.
+A socket that stops draining keeps its frames in its queue; when the queue is full the
+client is told it ``lagged`` and closed with 1008, instead of slowing the room or
+growing memory without bound.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import collections
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import WSCloseCode, web
 
@@ -24,9 +27,26 @@ log = logging.getLogger(__name__)
 PRESENCE_DELAY = 0.2  # seconds: joins and leaves in a burst cost one presence frame
 PRESENCE_NAMES = 200  # names listed in a presence frame; ``count`` is always exact
 CLOSE_TIMEOUT = 2.0
+# Past this many bytes waiting in a transport the peer is not keeping up; frames then
+# stay in the client's own queue (bounded by send_queue) until the transport drains.
+HIGH_WATER = 64 * 1024
+
+
+def ws_frame(text: str) -> bytes:
+    """A complete server-to-client text frame. Servers never mask, so the bytes are the
+    same for every member of a room: a broadcast builds them once."""
+    data = text.encode()
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + data
+    return b"\x81\x7f" + n.to_bytes(8, "big") + data
 
 
 class Client:
+    """One socket: its bounded queue of outgoing frames, flushed in one write per loop tick."""
+
     _ids = itertools.count(1)
 
     def __init__(self, ws: web.WebSocketResponse, request: web.Request, room: str, user: str,
@@ -37,11 +57,14 @@ class Client:
         self.user = user
         self.addr = addr
         self._transport = request.transport
-        self._queue: collections.deque[tuple[int | None, str]] = collections.deque()
-        self._wake = asyncio.Event()
+        self._writer = request.writer
+        self._pending: list[tuple[int | None, bytes]] = []
         self._max_queue = max_queue
+        self._started = False
+        self._draining = False
         self._close: tuple[int, bytes] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # only while closing
+        self.on_pending: Callable[[Client], None] | None = None  # the hub's flush scheduler
         self.skip_upto = 0  # chat frames up to this id were already sent as backfill
         self.last_sent_id = 0
         self.lagged = False
@@ -50,23 +73,63 @@ class Client:
         return f"<Client #{self.id} {self.room}/{self.user} from {self.addr}>"
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"chatapp-client-{self.id}")
+        """Live frames from now on; what queued during the backfill goes out first."""
+        self._started = True
+        self.flush()
 
-    def send(self, text: str, msg_id: int | None = None) -> None:
-        """Queue a frame; never waits. A client that is too far behind is cut loose."""
+    def send(self, frame: str | bytes, msg_id: int | None = None) -> None:
+        """Queue a frame for this tick's flush; never waits. A client too far behind is cut loose."""
         if self.lagged or self._close is not None:
             return
-        if len(self._queue) >= self._max_queue:
+        if len(self._pending) >= self._max_queue:
             self._lag()
             return
-        self._queue.append((msg_id, text))
-        self._wake.set()
+        if not self._pending and self._started and self.on_pending is not None:
+            self.on_pending(self)
+        self._pending.append((msg_id, frame if isinstance(frame, bytes) else ws_frame(frame)))
+
+    def flush(self) -> None:
+        """Write everything pending for this socket with a single ``transport.write``."""
+        if not self._started or self.lagged:
+            return
+        transport = self._transport
+        if self._pending and transport is not None and not transport.is_closing():
+            if transport.get_write_buffer_size() > HIGH_WATER:
+                # The peer is not keeping up: frames wait here, where send_queue bounds them.
+                if not self._draining:
+                    self._draining = True
+                    asyncio.create_task(self._drain(), name=f"chatapp-drain-{self.id}")
+                return
+            pending, self._pending = self._pending, []
+            frames = []
+            skip = self.skip_upto
+            for msg_id, frame in pending:
+                if msg_id is not None:
+                    if msg_id <= skip:
+                        continue
+                    self.last_sent_id = msg_id
+                frames.append(frame)
+            if frames:
+                transport.write(b"".join(frames))
+        if self._close is not None and self._task is None and not self._pending:
+            self._task = asyncio.create_task(self._close_ws(*self._close),
+                                             name=f"chatapp-close-{self.id}")
+
+    async def _drain(self) -> None:
+        try:
+            await self._writer.drain()
+        except (ConnectionError, RuntimeError):
+            return
+        finally:
+            self._draining = False
+        self.flush()
 
     def close(self, code: int, message: bytes) -> None:
         """Send what is queued, then close with ``code``."""
         if self._close is None:
             self._close = (code, message)
-            self._wake.set()
+            self._started = True
+            self.flush()
 
     async def wait_closed(self, timeout: float | None = None) -> None:
         if self._task is not None:
@@ -75,8 +138,7 @@ class Client:
     async def stop(self) -> None:
         if self._task is None or self._task.done():
             return
-        if self.lagged:  # let the lagged frame and the 1008 close go out first
-            await asyncio.wait([self._task], timeout=CLOSE_TIMEOUT + 1)
+        await asyncio.wait([self._task], timeout=CLOSE_TIMEOUT + 1)
         self._task.cancel()
         await asyncio.wait([self._task])
 
@@ -85,16 +147,15 @@ class Client:
             self._transport.abort()
 
     def _lag(self) -> None:
-        log.warning("%r lagged %d frames behind; closing it", self, len(self._queue))
+        log.warning("%r lagged %d frames behind; closing it", self, len(self._pending))
         self.lagged = True
-        self._queue.clear()
+        self._pending.clear()
         if self._task is not None:
             self._task.cancel()
-        self._task = asyncio.create_task(self._close_lagged(), name=f"chatapp-lagged-{self.id}")
-
-    async def _close_lagged(self) -> None:
-        await self._close_ws(WSCloseCode.POLICY_VIOLATION, b"lagged",
-                             dumps({"type": "lagged", "resume_after": self.last_sent_id}))
+        self._task = asyncio.create_task(
+            self._close_ws(WSCloseCode.POLICY_VIOLATION, b"lagged",
+                           dumps({"type": "lagged", "resume_after": self.last_sent_id})),
+            name=f"chatapp-lagged-{self.id}")
 
     async def _close_ws(self, code: int, message: bytes, last_words: str | None = None) -> None:
         """Close within CLOSE_TIMEOUT, or abort: a peer that stopped reading cannot stall us.
@@ -116,30 +177,6 @@ class Client:
             if not isinstance(exc, (TimeoutError, asyncio.CancelledError, ConnectionError, RuntimeError)):
                 log.exception("%r: closing failed", self)
 
-    async def _run(self) -> None:
-        ws = self.ws
-        queue = self._queue
-        try:
-            while True:
-                if not queue:
-                    if self._close is not None:
-                        break
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                msg_id, text = queue.popleft()
-                if msg_id is not None:
-                    if msg_id <= self.skip_upto:
-                        continue
-                    self.last_sent_id = msg_id
-                await ws.send_str(text)
-        except (ConnectionError, RuntimeError) as exc:
-            # The peer went away mid-send; its handler sees the close and cleans up.
-            log.debug("%r: send failed: %s", self, exc)
-            return
-        code, message = self._close or (WSCloseCode.GOING_AWAY, b"")
-        await self._close_ws(code, message)
-
 
 class Hub:
     def __init__(self) -> None:
@@ -147,36 +184,65 @@ class Hub:
         self.locked: set[str] = set()
         self.per_addr: collections.Counter[str] = collections.Counter()
         self.total = 0
+        self._names: dict[str, collections.Counter[str]] = {}  # room -> name -> sockets
+        self._presence_frames: dict[str, bytes] = {}
         self._presence_pending: dict[str, asyncio.TimerHandle] = {}
+        self._dirty: list[Client] = []
+        self._flush_scheduled = False
 
     def join(self, client: Client) -> None:
-        self.rooms.setdefault(client.room, set()).add(client)
+        room = client.room
+        self.rooms.setdefault(room, set()).add(client)
         self.per_addr[client.addr] += 1
         self.total += 1
-        client.send(dumps(self.presence(client.room)))
-        self._presence_changed(client.room)
+        client.on_pending = self._schedule_flush
+        names = self._names.setdefault(room, collections.Counter())
+        names[client.user] += 1
+        if names[client.user] == 1:
+            # A new name: everyone, the newcomer included, gets the new list shortly.
+            self._presence_changed(room)
+        else:
+            # A second tab: nothing changed for the room, the newcomer gets the list now.
+            client.send(self._presence_frame(room))
 
     def leave(self, client: Client) -> None:
-        members = self.rooms.get(client.room)
+        room = client.room
+        members = self.rooms.get(room)
         if members is None or client not in members:
             return
         members.discard(client)
-        if not members:
-            del self.rooms[client.room]
         self.per_addr[client.addr] -= 1
         if self.per_addr[client.addr] <= 0:
             del self.per_addr[client.addr]
         self.total -= 1
-        self._presence_changed(client.room)
+        names = self._names[room]
+        names[client.user] -= 1
+        if names[client.user] <= 0:
+            del names[client.user]
+            self._presence_changed(room)
+        if not members:
+            del self.rooms[room]
+            del self._names[room]
+            self._presence_frames.pop(room, None)
 
     def connections(self, room: str) -> int:
         return len(self.rooms.get(room, ()))
 
     def presence(self, room: str) -> dict[str, object]:
-        names = sorted({c.user for c in self.rooms.get(room, ())}, key=str.casefold)
+        """Who is here: distinct names (two tabs count once), at most PRESENCE_NAMES listed."""
+        names = sorted(self._names.get(room, ()), key=str.casefold)
         return {"type": "presence", "room": room, "users": names[:PRESENCE_NAMES], "count": len(names)}
 
+    def _presence_frame(self, room: str) -> bytes:
+        frame = self._presence_frames.get(room)
+        if frame is None:
+            frame = self._presence_frames[room] = ws_frame(dumps(self.presence(room)))
+        return frame
+
     def _presence_changed(self, room: str) -> None:
+        # Building the list is O(room size), so joins and leaves in a burst share one frame:
+        # connecting 10,000 sockets stays linear instead of quadratic.
+        self._presence_frames.pop(room, None)
         if room in self._presence_pending:
             return
         loop = asyncio.get_running_loop()
@@ -185,13 +251,30 @@ class Hub:
     def _send_presence(self, room: str) -> None:
         self._presence_pending.pop(room, None)
         if room in self.rooms:
-            self.broadcast(room, dumps(self.presence(room)))
+            self.broadcast(room, self._presence_frame(room))
 
-    def broadcast(self, room: str, text: str, msg_id: int | None = None,
+    def _schedule_flush(self, client: Client) -> None:
+        self._dirty.append(client)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for client in dirty:
+            client.flush()
+
+    def broadcast(self, room: str, frame: str | bytes, msg_id: int | None = None,
                   exclude: Client | None = None) -> None:
-        for client in tuple(self.rooms.get(room, ())):
+        members = self.rooms.get(room)
+        if not members:
+            return
+        data = frame if isinstance(frame, bytes) else ws_frame(frame)
+        # send() never awaits and never leaves the room, so the set cannot change under us.
+        for client in members:
             if client is not exclude:
-                client.send(text, msg_id)
+                client.send(data, msg_id)
 
     def publish(self, stored: Sequence[Stored]) -> None:
         """The writer's callback: committed messages, in id order, to their rooms."""
@@ -212,10 +295,7 @@ class Hub:
             c.close(WSCloseCode.GOING_AWAY, b"server shutting down")
         if not clients:
             return
-        done, pending = await asyncio.wait([asyncio.ensure_future(c.wait_closed()) for c in clients],
-                                           timeout=timeout)
+        await asyncio.wait([asyncio.ensure_future(c.wait_closed()) for c in clients], timeout=timeout)
         for c in clients:
             if not c.ws.closed:
                 c.abort()
-        for task in pending:
-            task.cancel()
