@@ -61,9 +61,12 @@ class Client:
         self._pending: list[tuple[int | None, bytes]] = []
         self._max_queue = max_queue
         self._started = False
-        self._draining = False
+        self._drainer: asyncio.Task[None] | None = None
         self._close: tuple[int, bytes] | None = None
+        self._close_timeout = CLOSE_TIMEOUT
         self._task: asyncio.Task[None] | None = None  # only while closing
+        self._closed = asyncio.Event()  # set once the close handshake ended, one way or another
+        self._read_done = asyncio.Event()
         self.on_pending: Callable[[Client], None] | None = None  # the hub's flush scheduler
         self.skip_upto = 0  # chat frames up to this id were already sent as backfill
         self.last_sent_id = 0
@@ -96,9 +99,8 @@ class Client:
         if self._pending and transport is not None and not transport.is_closing():
             if transport.get_write_buffer_size() > HIGH_WATER:
                 # The peer is not keeping up: frames wait here, where send_queue bounds them.
-                if not self._draining:
-                    self._draining = True
-                    asyncio.create_task(self._drain(), name=f"chatapp-drain-{self.id}")
+                if self._drainer is None:
+                    self._drainer = asyncio.create_task(self._drain(), name=f"chatapp-drain-{self.id}")
                 return
             pending, self._pending = self._pending, []
             frames = []
@@ -112,28 +114,38 @@ class Client:
             if frames:
                 transport.write(b"".join(frames))
         if self._close is not None and self._task is None and not self._pending:
-            self._task = asyncio.create_task(self._close_ws(*self._close),
+            self._task = asyncio.create_task(self._close_ws(*self._close, timeout=self._close_timeout),
                                              name=f"chatapp-close-{self.id}")
 
     async def _drain(self) -> None:
         try:
             await self._writer.drain()
         except (ConnectionError, RuntimeError):
+            self._closed.set()  # the peer is gone: nothing left to flush or close
             return
         finally:
-            self._draining = False
+            self._drainer = None
         self.flush()
 
-    def close(self, code: int, message: bytes) -> None:
+    def close(self, code: int, message: bytes, timeout: float = CLOSE_TIMEOUT) -> None:
         """Send what is queued, then close with ``code``."""
         if self._close is None:
             self._close = (code, message)
+            self._close_timeout = timeout
             self._started = True
             self.flush()
 
     async def wait_closed(self, timeout: float | None = None) -> None:
-        if self._task is not None:
-            await asyncio.wait([self._task], timeout=timeout)
+        """After close(): wait until the socket is closed, queued frames flushed first.
+
+        Waits on an event rather than the closing task: a socket still draining its queue
+        has no closing task yet, and returning early would let the server drop it mid-flush.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._closed.wait()
+        except TimeoutError:
+            pass
 
     async def stop(self) -> None:
         if self._task is None or self._task.done():
@@ -157,25 +169,49 @@ class Client:
                            dumps({"type": "lagged", "resume_after": self.last_sent_id})),
             name=f"chatapp-lagged-{self.id}")
 
-    async def _close_ws(self, code: int, message: bytes, last_words: str | None = None) -> None:
-        """Close within CLOSE_TIMEOUT, or abort: a peer that stopped reading cannot stall us.
+    @property
+    def closing(self) -> bool:
+        """The server asked this socket to close; what the peer still sends is ignored."""
+        return self._close is not None or self.lagged
 
-        aiohttp's own fallback on a failed close is ``transport.close()``, which waits for
-        the write buffer to drain — forever, for a peer that stopped reading — so on any
-        failure the transport is aborted instead.
+    def finish_close(self) -> None:
+        """The handshake we started is complete: close the connection (FIN, not reset)."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+    def reading_stopped(self) -> None:
+        """The handler's receive loop ended: the peer answered our close, or vanished."""
+        self._read_done.set()
+
+    async def _close_ws(self, code: int, message: bytes, last_words: str | None = None,
+                        timeout: float = CLOSE_TIMEOUT) -> None:
+        """Send a close frame, then let the handler read until the peer's answer.
+
+        Not ``ws.close()``: called from another task while the handler waits in
+        ``receive()``, aiohttp closes the transport at once without reading the peer's
+        reply; a peer still sending then gets a TCP reset, and a reset makes its kernel
+        discard what it had not read yet — the last messages and the close frame. So the
+        frame goes out here, the handler keeps reading (and discarding) until the peer's
+        close arrives, and aiohttp then closes cleanly. A peer that does not answer within
+        ``timeout`` is closed anyway, or aborted if it is not even reading.
         """
+        transport = self._transport
         try:
-            async with asyncio.timeout(CLOSE_TIMEOUT):
-                if last_words is not None:
-                    await self.ws.send_str(last_words)
-                await self.ws.close(code=code, message=message)
-        except (Exception, asyncio.CancelledError) as exc:
-            self.abort()
-            task = asyncio.current_task()
-            if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
-                raise
-            if not isinstance(exc, (TimeoutError, asyncio.CancelledError, ConnectionError, RuntimeError)):
-                log.exception("%r: closing failed", self)
+            if transport is None or transport.is_closing():
+                return
+            if last_words is not None:
+                transport.write(ws_frame(last_words))
+            payload = code.to_bytes(2, "big") + message[:123]
+            transport.write(bytes((0x88, len(payload))) + payload)
+            async with asyncio.timeout(timeout):
+                await self._read_done.wait()
+        except TimeoutError:
+            if transport is not None and transport.get_write_buffer_size() == 0:
+                transport.close()
+            else:
+                self.abort()
+        finally:
+            self._closed.set()
 
 
 class Hub:
@@ -292,10 +328,10 @@ class Hub:
             handle.cancel()
         self._presence_pending.clear()
         for c in clients:
-            c.close(WSCloseCode.GOING_AWAY, b"server shutting down")
+            c.close(WSCloseCode.GOING_AWAY, b"server shutting down", timeout=timeout)
         if not clients:
             return
-        await asyncio.wait([asyncio.ensure_future(c.wait_closed()) for c in clients], timeout=timeout)
+        await asyncio.wait([asyncio.ensure_future(c.wait_closed()) for c in clients], timeout=timeout + 1)
         for c in clients:
             if not c.ws.closed:
                 c.abort()

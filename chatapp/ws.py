@@ -15,7 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import protocol
 from .api import int_param
-from .hub import CLOSE_TIMEOUT, Client
+from .hub import Client
 from .keys import HUB, SETTINGS, STORE, WRITER
 from .models import dumps
 from .netutil import client_addr, origin_allowed
@@ -65,6 +65,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         heartbeat=settings.heartbeat or None,
         max_msg_size=MAX_FRAME,
         compress=False,  # permessage-deflate costs CPU per client and opens compression attacks
+        # We answer close frames ourselves: after a server-initiated close (sent by the
+        # hub, see Client._close_ws) aiohttp would otherwise send a second close frame,
+        # which Chromium treats as a protocol error (close code 1006 instead of ours).
+        autoclose=False,
     )
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(text="This URL only speaks WebSocket.")
@@ -78,7 +82,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             await _backfill(request, client, after)
         client.start()
         await _receive(request, client)
+        if client.closing:
+            client.finish_close()  # the peer answered our close frame
+        elif not ws.closed:
+            await ws.close()  # the peer's close: answer it
     finally:
+        client.reading_stopped()
         hub.leave(client)
         await client.stop()
         log.debug("%r disconnected (%s)", client, ws.close_code)
@@ -130,6 +139,8 @@ async def _receive(request: web.Request, client: Client) -> None:
     strikes = 0
     slots = asyncio.Semaphore(IN_FLIGHT)
     async for msg in ws:
+        if client.closing:
+            continue  # we sent our close: read on until the peer's answer, ignore the rest
         if msg.type == WSMsgType.BINARY:
             client.send(_error("binary_not_supported"))
             continue
@@ -154,7 +165,6 @@ async def _receive(request: web.Request, client: Client) -> None:
             if strikes > strikes_allowed:
                 log.warning("%r kept flooding; closing it", client)
                 client.close(WSCloseCode.POLICY_VIOLATION, b"rate limit exceeded")
-                break
             continue
         strikes = 0
         await slots.acquire()
@@ -165,6 +175,3 @@ async def _receive(request: web.Request, client: Client) -> None:
             client.send(_error("shutting_down", frame.client_id))
             continue
         future.add_done_callback(functools.partial(_on_stored, client, slots, frame.client_id))
-    if not ws.closed:
-        # We asked for the close (a flood): let the writer send what it holds, then close.
-        await client.wait_closed(timeout=CLOSE_TIMEOUT + 1)
