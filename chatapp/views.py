@@ -51,22 +51,22 @@ async def room_page(request: web.Request) -> dict[str, object]:
     size = request.app[SETTINGS].history_size
     at = request.query.get("at", "")
     messages: list[Message]
+    highlight: int | None = None
     if at.isdigit() and len(at) < 19:
-        messages = await store.around(room, int(at), size)
         highlight = int(at)
+        messages = await store.around(room, highlight, size)
+        has_older = bool(messages) and bool((await store.before(room, messages[0].id, 1))[0])
     else:
-        messages = await store.recent(room, size)
-        highlight = None
-    summary = await store.room(room)
-    first_id = messages[0].id if messages else 0
-    has_older = bool(messages) and bool((await store.before(room, first_id, 1))[0])
+        # One query: a row beyond the page tells whether "load older" has anything to load.
+        messages = await store.recent(room, size + 1)
+        has_older = len(messages) > size
+        messages = messages[-size:] if has_older else messages
     return {
         "room": room,
         "messages": messages,
         "highlight": highlight,
         "has_older": has_older,
         "locked": room in request.app[HUB].locked,
-        "summary": summary,
         "max_message": protocol.MAX_MESSAGE,
         "max_user": protocol.MAX_USER,
     }
