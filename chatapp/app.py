@@ -14,11 +14,14 @@ import jinja2
 from aiohttp import web
 
 from .admin import setup_admin
+from .export import setup_export
 from .hub import Hub
 from .keys import HUB, SETTINGS, STORE, WRITER
 from .middlewares import errors, security_headers
 from .resources import resource_dir
+from .retention import setup_retention
 from .routes import setup_routes
+from .search import setup_search
 from .settings import Settings
 from .store import close_store, open_store
 from .writer import Writer
@@ -66,5 +69,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_shutdown.append(on_shutdown)
     app.on_response_prepare.append(security_headers)
     setup_admin(app)
+    setup_search(app)
+    setup_retention(app)
+    setup_export(app)
     setup_routes(app)
     return app

@@ -1,21 +1,27 @@
 """The ``chatapp`` command: serve (the default) and the operator's subcommands.
 
 Logging is configured here and only here. Start-up failures (an unwritable database, a
-database from a newer chatapp) end in one clear line and a non-zero exit.
+database from a newer chatapp) end in one clear line and a non-zero exit. ``export``,
+``import`` and ``backup`` work on the database file directly, beside a running server,
+and never start one; they too fail with one line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
 from . import settings as settings_mod
 from .app import create_app
+from .backup import BackupError, backup
+from .export import ExportError, export_to, import_from
 from .migrate import MigrationError
 
 log = logging.getLogger("chatapp")
@@ -26,6 +32,18 @@ def _parser() -> argparse.ArgumentParser:
     settings_mod.add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the server (the default)")
+    export = sub.add_parser("export", help="write a room's history as NDJSON, oldest first")
+    export.add_argument("room", metavar="ROOM")
+    export.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    imp = sub.add_parser("import", help="add the chat frames of an NDJSON export to the database")
+    imp.add_argument("file", metavar="FILE")
+    bak = sub.add_parser("backup", help="copy the database consistently, even while it serves")
+    bak.add_argument("path", metavar="PATH")
+    bak.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    for p in (export, imp, bak):
+        # Also accepted after the subcommand; SUPPRESS keeps a --db given before it.
+        p.add_argument("--db", dest="db", default=argparse.SUPPRESS,
+                       help=settings_mod.describe("db").help)
     return parser
 
 
@@ -36,11 +54,16 @@ def _configure_logging(level: str) -> None:
     )
 
 
-def serve(settings: settings_mod.Settings) -> int:
+def _event_loop() -> asyncio.AbstractEventLoop | None:
+    """uvloop when installed (``pip install chatapp[speed]``): the same server, faster I/O."""
     try:
-        import uvloop  # optional: a faster event loop when installed
+        import uvloop
     except ImportError:
-        uvloop = None
+        return None
+    return uvloop.new_event_loop()
+
+
+def serve(settings: settings_mod.Settings) -> int:
     app = create_app(settings)
     log.info("serving http://%s:%s with database %s", settings.host, settings.port, settings.db)
     try:
@@ -51,10 +74,45 @@ def serve(settings: settings_mod.Settings) -> int:
             shutdown_timeout=settings.shutdown_timeout,
             print=None,
             access_log=None,
-            loop=uvloop.new_event_loop() if uvloop is not None else None,
+            loop=_event_loop(),
         )
     except (sqlite3.Error, MigrationError, OSError) as exc:
         log.error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+def _export(settings: settings_mod.Settings, room: str, output: str | None) -> str:
+    if output is None:
+        count = export_to(settings.db, room, sys.stdout.buffer)
+        return f"exported {count} messages"
+    target = Path(output)
+    try:
+        with target.open("wb") as f:
+            count = export_to(settings.db, room, f)
+    except BaseException:
+        target.unlink(missing_ok=True)  # no half-written export left behind
+        raise
+    return f"exported {count} messages to {output}"
+
+
+def operator_command(args: argparse.Namespace, settings: settings_mod.Settings) -> int:
+    """Run export, import or backup; one line of outcome, and 1 with one line of error."""
+    try:
+        if args.command == "export":
+            # The data goes to stdout, so the summary goes to stderr.
+            print(_export(settings, args.room, args.output), file=sys.stderr)
+        elif args.command == "import":
+            print(import_from(settings.db, args.file))
+        elif args.command == "backup":
+            print(backup(settings.db, args.path, force=args.force))
+        else:
+            raise AssertionError(args.command)
+    except (ExportError, BackupError, MigrationError) as exc:
+        print(f"chatapp {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, OSError) as exc:
+        print(f"chatapp {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -65,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(settings.log_level)
     if args.command in (None, "serve"):
         return serve(settings)
-    raise AssertionError(args.command)
+    return operator_command(args, settings)
 
 
 def run() -> None:
