@@ -23,7 +23,11 @@
   const typingEl = document.getElementById("typing");
   const presenceEl = document.getElementById("presence");
   const presenceCount = document.getElementById("presence-count");
-  const emptyEl = document.getElementById("empty");
+  let emptyEl = document.getElementById("empty");
+  const pendingList = document.createElement("ul");
+  pendingList.className = "pending-list";
+  pendingList.setAttribute("aria-label", "Messages being sent");
+  notices.before(pendingList);
 
   let ws = null;
   let attempt = 0;
@@ -34,6 +38,23 @@
   const typers = new Map();    // user -> timer
 
   // ---- names ----
+  // The server's rules (protocol.clean_user), checked here first: the name also travels in
+  // the socket URL, and a handshake the server refuses looks like a dead network to a page,
+  // which would then retry for ever without saying why.
+  const NAME_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+  const NAME_INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/;
+  const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/;
+  const TEXT_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+
+  function nameProblem(name) {
+    if (Array.from(name).length > maxUser) return "Names are at most " + maxUser + " characters.";
+    if (NAME_CONTROL.test(name) || NAME_INVISIBLE.test(name)) {
+      return "That name contains invisible or control characters; please type it again.";
+    }
+    if (LONE_SURROGATE.test(name)) return "That name contains a broken character; please type it again.";
+    return null;
+  }
+
   function loadName() {
     const params = new URLSearchParams(location.search);
     let name = params.get("user");
@@ -43,17 +64,33 @@
       history.replaceState(null, "", location.pathname + (q ? "?" + q : "") + location.hash);
     }
     if (!name) { try { name = localStorage.getItem(KEY); } catch (e) { name = null; } }
-    return (name || "").trim().slice(0, maxUser);
+    name = (name || "").normalize("NFC").trim();
+    const problem = nameProblem(name);
+    if (problem) { showAlert(problem); return ""; }
+    if (name) { try { localStorage.setItem(KEY, name); } catch (e) { /* storage may be off */ } }
+    return name;
   }
   let userName = loadName();
   nameInput.value = userName;
   nameInput.addEventListener("change", function () {
-    const v = nameInput.value.trim();
-    if (v.length > maxUser) { showAlert("Names are at most " + maxUser + " characters."); return; }
+    const v = nameInput.value.normalize("NFC").trim();
+    const problem = nameProblem(v);
+    if (problem) { showAlert(problem); nameInput.value = userName; return; }
+    if (v === userName) return;
     userName = v;
+    nameInput.value = v;
     try { v ? localStorage.setItem(KEY, v) : localStorage.removeItem(KEY); } catch (e) { /* ignore */ }
     markMine();
-    if (ws) ws.close(1000, "name changed");  // reconnect so presence shows the new name
+    // A new socket under the new name, so presence and the room see it at once.
+    if (ws) {
+      const old = ws;
+      ws = null;  // its close event must not count as a lost connection
+      old.close(1000, "name changed");
+      connect();
+    }
+  });
+  nameInput.addEventListener("keydown", function (event) {
+    if (event.key === "Enter") { event.preventDefault(); nameInput.blur(); input.focus(); }
   });
 
   // ---- rendering ----
@@ -65,6 +102,53 @@
       ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
       : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
     el.title = d.toLocaleString();
+  }
+
+  // ---- avatars and grouping ----
+  const HUES = 8;
+  const GROUP_GAP_MS = 5 * 60 * 1000;  // a name is shown again after five quiet minutes
+
+  function hue(name) {
+    let h = 0;
+    for (const ch of name) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+    return h % HUES;
+  }
+
+  function makeAvatar(name) {
+    const avatar = document.createElement("span");
+    avatar.className = "avatar";
+    avatar.setAttribute("aria-hidden", "true");
+    decorateAvatar(avatar, name);
+    return avatar;
+  }
+
+  function decorateAvatar(avatar, name) {
+    avatar.textContent = (Array.from(name)[0] || "?").toUpperCase();
+    for (let i = 0; i < HUES; i++) avatar.classList.remove("hue-" + i);
+    avatar.classList.add("hue-" + hue(name));
+  }
+
+  function authorOf(li) {
+    const u = li && li.querySelector(".user");
+    return u ? u.textContent : null;
+  }
+
+  function timeOf(li) {
+    const t = li && li.querySelector("time");
+    return t ? Date.parse(t.getAttribute("datetime")) : NaN;
+  }
+
+  // A message by the same person shortly after their last one is drawn without name and
+  // avatar, as chat apps do; the name stays in the DOM for scripts and screen readers.
+  function group(li) {
+    if (!li) return;
+    const prev = li.previousElementSibling;
+    const gap = timeOf(li) - timeOf(prev);
+    li.classList.toggle("continued", !!prev && authorOf(prev) === authorOf(li) && gap >= 0 && gap < GROUP_GAP_MS);
+  }
+
+  function regroupAll() {
+    for (const li of list.querySelectorAll(".message")) group(li);
   }
 
   function renderMessage(m) {
@@ -84,7 +168,7 @@
     const text = document.createElement("div");
     text.className = "text";
     text.textContent = m.message;
-    li.append(meta, text);
+    li.append(makeAvatar(m.user), meta, text);
     if (m.user === (userName || "Anonymous")) li.classList.add("mine");
     return li;
   }
@@ -127,7 +211,9 @@
       }
       list.insertBefore(li, before);
     }
-    if (emptyEl) emptyEl.hidden = true;
+    group(li);
+    group(li.nextElementSibling);
+    setEmpty(false);
     if (stick || (m.client_id && outbox.length === 0)) scrollToBottom();
   }
 
@@ -140,11 +226,11 @@
     setTimeout(function () { li.remove(); }, 8000);
   }
 
-  function showAlert(text) {
+  function showAlert(text, sticky) {
     alertEl.textContent = text;
     alertEl.hidden = false;
     clearTimeout(alertTimer);
-    alertTimer = setTimeout(function () { alertEl.hidden = true; }, 8000);
+    if (!sticky) alertTimer = setTimeout(function () { alertEl.hidden = true; }, 8000);
   }
 
   function setStatus(state, label) {
@@ -160,10 +246,25 @@
   }
 
   function renderPending(item) {
+    // Looks like the message it will become, greyed out; it is not a .message until the
+    // server has stored it and given it an id.
     const li = document.createElement("li");
-    li.className = "pending-message notice";
-    li.textContent = "Sending: " + item.message.slice(0, 80) + (item.message.length > 80 ? "…" : "");
-    notices.append(li);
+    li.className = "pending-message";
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const user = document.createElement("span");
+    user.className = "pending-user";
+    user.textContent = item.user || "Anonymous";
+    const state = document.createElement("span");
+    state.className = "pending-state";
+    state.textContent = ws && ws.readyState === WebSocket.OPEN ? "sending…" : "waiting for the connection…";
+    item.stateEl = state;
+    meta.append(user, " ", state);
+    const text = document.createElement("div");
+    text.className = "pending-text";
+    text.textContent = item.message;
+    li.append(makeAvatar(item.user || "Anonymous"), meta, text);
+    pendingList.append(li);
     item.el = li;
   }
 
@@ -183,7 +284,10 @@
 
   function flushOutbox() {
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
-    for (const item of outbox) sendFrame(item);
+    for (const item of outbox) {
+      if (item.stateEl) item.stateEl.textContent = "sending…";
+      sendFrame(item);
+    }
   }
 
   // ---- socket ----
@@ -210,7 +314,8 @@
     socket.addEventListener("close", function (event) {
       if (ws !== socket) return;
       ws = null;
-      if (event.code === 1000 && event.reason === "name changed") { connect(); return; }
+      presenceEl.classList.add("stale");  // who is here is unknown until we are back
+      if (event.code === 4000) { roomDeleted(); return; }
       attempt += 1;
       const delay = Math.min(15000, 500 * Math.pow(2, attempt - 1)) * (0.75 + Math.random() / 2);
       setStatus("reconnecting", "reconnecting…");
@@ -234,15 +339,44 @@
       }
       case "delete": {
         const el = document.getElementById("m" + frame.id);
-        if (el) el.remove();
+        if (el) {
+          const next = el.nextElementSibling;
+          el.remove();
+          group(next);
+          if (!list.querySelector(".message")) setEmpty(true);
+        }
         break;
       }
       case "presence": renderPresence(frame); break;
       case "typing": showTyping(frame.user); break;
       case "room": roomState(frame); break;
+      case "clear": clearHistory(); notice("An admin cleared this room's history."); break;
       case "lagged": notice("Catching up…"); break;
       default: break;  // newer servers may send frames this page does not know
     }
+  }
+
+  function setEmpty(empty) {
+    if (empty && !emptyEl) {
+      emptyEl = document.createElement("p");
+      emptyEl.id = "empty";
+      emptyEl.className = "muted empty";
+      emptyEl.textContent = "No messages yet. Be the first to say something.";
+      list.after(emptyEl);
+    }
+    if (emptyEl) emptyEl.hidden = !empty;
+  }
+
+  function clearHistory() {
+    list.replaceChildren();
+    olderButton.hidden = true;
+    setEmpty(true);
+  }
+
+  function roomDeleted() {
+    clearHistory();
+    setStatus("offline", "room deleted");
+    showAlert("An admin deleted this room. Reload the page to start it afresh.", true);
   }
 
   function roomState(frame) {
@@ -263,6 +397,7 @@
   }
 
   function renderPresence(frame) {
+    presenceEl.classList.remove("stale");
     presenceEl.replaceChildren();
     for (const name of frame.users || []) {
       const li = document.createElement("li");
@@ -303,7 +438,10 @@
       showAlert("That message is " + length.toLocaleString() + " characters long; the limit is " + maxMessage.toLocaleString() + ".");
       return;
     }
-    const item = { client_id: newClientId(), message: text, user: userName || null, el: null };
+    // The server refuses these too, but its answer could not say which message it meant.
+    if (TEXT_CONTROL.test(text)) { showAlert("The message contains control characters."); return; }
+    if (LONE_SURROGATE.test(text)) { showAlert("The message contains a broken character."); return; }
+    const item = { client_id: newClientId(), message: text, user: userName || null, el: null, stateEl: null };
     outbox.push(item);
     renderPending(item);
     input.value = "";
@@ -351,6 +489,7 @@
         if (document.getElementById("m" + m.id)) continue;
         list.insertBefore(renderMessage(m), anchor);
       }
+      regroupAll();
       timeline.scrollTop += timeline.scrollHeight - height;  // keep the view where it was
       olderButton.hidden = !data.has_more;
     } catch (e) {
@@ -365,10 +504,19 @@
 
   // ---- start ----
   for (const t of list.querySelectorAll("time[datetime]")) formatTime(t);
+  for (const li of list.querySelectorAll(".message")) {
+    const avatar = li.querySelector(".avatar");
+    if (avatar) decorateAvatar(avatar, authorOf(li) || "");
+  }
+  regroupAll();
   markMine();
   const highlighted = list.querySelector(".message.highlight");
   if (highlighted) highlighted.scrollIntoView({ block: "center" });
   else scrollToBottom();
+  // Ready to type on a desktop; on a phone, focusing would pop the keyboard over the history.
+  if (!input.disabled && !window.matchMedia("(pointer: coarse)").matches) input.focus({ preventScroll: true });
+  alertEl.title = "Click to dismiss";
+  alertEl.addEventListener("click", function () { alertEl.hidden = true; clearTimeout(alertTimer); });
   connect();
   window.addEventListener("online", function () { if (!ws) connect(); });
 })();
