@@ -49,13 +49,17 @@ ERRORS: dict[str, str] = {
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, detail: str | None = None) -> None:
+    def __init__(self, code: str, detail: str | None = None, client_id: str | None = None) -> None:
         super().__init__(code)
         self.code = code
         self.detail = detail or ERRORS[code]
+        self.client_id = client_id  # which message was refused, when the frame named one
 
     def frame(self) -> dict[str, Any]:
-        return {"type": "error", "error": self.code, "detail": self.detail}
+        frame: dict[str, Any] = {"type": "error", "error": self.code, "detail": self.detail}
+        if self.client_id is not None:
+            frame["client_id"] = self.client_id
+        return frame
 
 
 @dataclass(frozen=True)
@@ -115,20 +119,26 @@ def parse(text: str, default_user: str) -> ChatIn | TypingIn:
         return TypingIn()
     if kind != "chat":
         raise ProtocolError("unknown_type", "Frame type must be \"chat\" or \"typing\".")
-    message = data.get("message")
-    if not isinstance(message, str):
-        raise ProtocolError("invalid_message")
-    if not message.strip():
-        raise ProtocolError("empty_message")
-    if len(message) > MAX_MESSAGE:
-        raise ProtocolError("message_too_long")
-    _check_text(message)
-    user = default_user if data.get("user") is None else clean_user(data["user"])
+    # client_id first, so an error about the message can say which message it was about.
     client_id = data.get("client_id")
     if client_id is not None and (
         not isinstance(client_id, str)
         or not 1 <= len(client_id) <= MAX_CLIENT_ID
         or _CONTROL_IN_NAME.search(client_id)
+        or _SURROGATE.search(client_id)
     ):
         raise ProtocolError("invalid_client_id")
+    try:
+        message = data.get("message")
+        if not isinstance(message, str):
+            raise ProtocolError("invalid_message")
+        if not message.strip():
+            raise ProtocolError("empty_message")
+        if len(message) > MAX_MESSAGE:
+            raise ProtocolError("message_too_long")
+        _check_text(message)
+        user = default_user if data.get("user") is None else clean_user(data["user"])
+    except ProtocolError as exc:
+        exc.client_id = client_id
+        raise
     return ChatIn(message, user, client_id)

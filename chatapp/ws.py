@@ -34,10 +34,7 @@ TYPING_INTERVAL = 1.0
 
 
 def _error(code: str, client_id: str | None = None) -> str:
-    frame = ProtocolError(code).frame()
-    if client_id is not None:
-        frame["client_id"] = client_id
-    return dumps(frame)
+    return dumps(ProtocolError(code, client_id=client_id).frame())
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:

@@ -44,7 +44,7 @@ async def test_a_reader_that_stopped_reading_is_cut_loose_and_the_room_keeps_goi
     client = await make_client(send_queue=600)
     hub = client.app[HUB]
     host, port = client.host, client.port
-    reader, writer, status = await raw_connect(host, port, "/ws/flood", rcvbuf=4096)
+    _reader, writer, status = await raw_connect(host, port, "/ws/flood", rcvbuf=4096)
     assert status == 101
     talkers = [await client.ws_connect("/ws/flood") for _ in range(3)]
     await wait_until(lambda: hub.connections("flood") == 4)
@@ -259,7 +259,7 @@ async def test_connection_caps_answer_503_and_429(make_client: MakeClient) -> No
 async def test_a_dead_peer_is_dropped_by_the_heartbeat(make_client: MakeClient) -> None:
     client = await make_client(heartbeat=0.2)
     hub = client.app[HUB]
-    reader, writer, _ = await raw_connect(client.host, client.port, "/ws/hb")
+    _reader, writer, _ = await raw_connect(client.host, client.port, "/ws/hb")
     await wait_until(lambda: hub.connections("hb") == 1)
     await wait_until(lambda: hub.connections("hb") == 0, timeout=5)  # never answered a ping
     writer.close()
@@ -357,3 +357,12 @@ async def test_a_reset_mid_broadcast_leaves_no_stray_errors_and_leaves_the_room(
         await wait_until(lambda: hub.connections("rst") == 1)
     assert "Task exception was never retrieved" not in caplog.text
     assert "Traceback" not in caplog.text
+
+
+async def test_an_error_about_a_message_names_its_client_id(ws_connect: Any) -> None:
+    ws = await ws_connect("lobby")
+    await ws.send_json({"message": "a" * 4001, "client_id": "too-long-1"})
+    error = await recv(ws)
+    assert error["error"] == "message_too_long" and error["client_id"] == "too-long-1"
+    await ws.send_json({"message": "   "})
+    assert "client_id" not in await recv(ws)
