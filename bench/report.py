@@ -51,7 +51,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
                 continue
             ours = by_server.get("chatapp", {}).get("metrics", {}).get(metric)
             ref = by_server.get("reference", {}).get("metrics", {}).get(metric)
-            ratio = f"{ours / ref:.2f}" if isinstance(ours, int | float) and isinstance(ref, int | float) and ref else "-"
+            numeric = isinstance(ours, int | float) and isinstance(ref, int | float)
+            ratio = f"{ours / ref:.2f}" if numeric and ref else "-"
             lines.append(f"{scenario:<12} {metric:<18} {_fmt(ours):>12} {_fmt(ref):>12} {ratio:>7}  {unit}")
     return "\n".join(lines)
 

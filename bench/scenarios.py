@@ -283,7 +283,9 @@ async def history(server: Server, *, messages: int = 10_000, duration: float = 5
     pages, _ = await _http_load(server, _cycle(lambda i: "/rooms/history"), duration, concurrency)
     # Walk the history backwards page by page, as a client scrolling up would.
     api, api_clients = await _http_load(
-        server, _cycle(lambda i: f"/api/rooms/history/messages?before={messages + 1 - (i * 50) % (messages - 50)}&limit=50"),
+        server,
+        _cycle(lambda i: f"/api/rooms/history/messages?before={messages + 1 - (i * 50) % (messages - 50)}"
+                         "&limit=50"),
         duration, concurrency)
     first = next((c.first_body for c in api_clients if c.first_body), None)
     if first is None or len(orjson.loads(first)["messages"]) != 50:

@@ -182,14 +182,13 @@ def chatapp(workdir: Path, prefix: list[str], send_queue: int, tree: Path | None
     })
     if tree is not None:  # a candidate change, checked out elsewhere, ahead of the installed one
         env["PYTHONPATH"] = str(tree.resolve()) + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = prefix + [sys.executable, "-m", "chatapp", "--port", str(port), "--db", str(db)]
+    cmd = [*prefix, sys.executable, "-m", "chatapp", "--port", str(port), "--db", str(db)]
     return Server("chatapp", cmd, env, port, workdir, db)
 
 
 def reference(workdir: Path, prefix: list[str], history: int = 0) -> Server:
     port = free_port()
-    cmd = prefix + [sys.executable, "-m", "bench.reference", "--port", str(port),
-                    "--history", str(history)]
+    cmd = [*prefix, sys.executable, "-m", "bench.reference", "--port", str(port), "--history", str(history)]
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")

@@ -49,5 +49,5 @@ def dumps(obj: Any) -> str:
 
 def utc_now_iso() -> str:
     """ISO 8601 UTC with milliseconds and a Z, as every ``ts`` on the wire."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"

@@ -62,9 +62,13 @@ SETTINGS: tuple[Setting, ...] = (
         float,
     ),
     Setting("history_size", 50, "Messages rendered on a room page before JavaScript runs.", int),
-    Setting("heartbeat", 30.0, "Seconds between WebSocket pings; a peer that misses one pong is dropped. 0 turns it off.", float),
-    Setting("send_queue", 1024, "Frames queued for one connection before it counts as lagging and is closed (1008).", int),
-    Setting("msg_rate", 5.0, "Messages per second one connection may send on average; 0 turns rate limiting off.", float),
+    Setting("heartbeat", 30.0,
+            "Seconds between WebSocket pings; a peer that misses one pong is dropped. 0 turns it off.", float),
+    Setting("send_queue", 1024,
+            "Frames queued for one connection before it counts as lagging and is closed (1008); "
+            "keep it above 512, as one write batch of up to 256 messages arrives at once.", int),
+    Setting("msg_rate", 5.0,
+            "Messages per second one connection may send on average; 0 turns rate limiting off.", float),
     Setting("msg_burst", 20, "Messages one connection may send at once before the rate applies.", int),
     Setting("max_connections", 20000, "WebSocket connections the server holds in total; 0 means no cap.", int),
     Setting("max_connections_per_ip", 50, "WebSocket connections from one client address; 0 means no cap.", int),
@@ -96,7 +100,8 @@ SETTINGS: tuple[Setting, ...] = (
         "Key for the admin session cookie (32 url-safe base64 bytes); when empty one is "
         "generated once and kept in <db>.secret beside the database.",
     ),
-    Setting("secure_cookies", False, "Mark cookies Secure even when requests arrive over plain HTTP (TLS ended at a proxy).", _bool),
+    Setting("secure_cookies", False,
+            "Mark cookies Secure even when requests arrive over plain HTTP (TLS ended at a proxy).", _bool),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

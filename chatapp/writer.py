@@ -123,7 +123,7 @@ class Writer:
                 await self._commit([p])
             return
         self._publish([s for s in stored if not s.duplicate])
-        for p, s in zip(batch, stored):
+        for p, s in zip(batch, stored, strict=True):
             if not p.future.done():
                 p.future.set_result(s)
 
@@ -156,12 +156,12 @@ class Writer:
         originals: dict[tuple[str, str], Message] = {
             (m.room, m.client_id): m for m in inserted if m.client_id is not None
         }
-        missing = {(p.room, p.client_id) for p, d in zip(batch, is_dup)
+        missing = {(p.room, p.client_id) for p, d in zip(batch, is_dup, strict=True)
                    if d and p.client_id is not None and (p.room, p.client_id) not in originals}
         if missing:
             originals.update(await self._store.by_client_ids(missing))
         result: list[Stored] = []
-        for p, dup in zip(batch, is_dup):
+        for p, dup in zip(batch, is_dup, strict=True):
             if dup:
                 assert p.client_id is not None
                 original = originals[(p.room, p.client_id)]

@@ -50,7 +50,8 @@ async def search(client: TestClient[Any, Any], q: str) -> list[str]:
     return [r["message"] for r in found["results"]]
 
 
-async def test_retention_deletes_old_messages_and_keeps_new_ones(client: TestClient[Any, Any], settings: Settings) -> None:
+async def test_retention_deletes_old_messages_and_keeps_new_ones(
+        client: TestClient[Any, Any], settings: Settings) -> None:
     await set_retention(client, "short", 7)
     insert_old(settings.db, "short", 10, 3)
     insert_old(settings.db, "short", 6, 2, text="recent enough")
@@ -99,7 +100,8 @@ async def test_retention_runs_by_itself_once_the_app_starts(make_client: MakeCli
     assert await messages(client, "lobby") == []
 
 
-async def test_the_task_repeats_at_its_interval_and_stops_cleanly(client: TestClient[Any, Any], settings: Settings) -> None:
+async def test_the_task_repeats_at_its_interval_and_stops_cleanly(
+        client: TestClient[Any, Any], settings: Settings) -> None:
     store = client.app[STORE]
     task = Retention(store, interval=0.01)
     task.start()

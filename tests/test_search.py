@@ -160,7 +160,8 @@ async def test_an_edited_message_is_found_by_its_new_text_only(client: TestClien
     assert ids(await search(client, "tpyo")) == []
 
 
-async def test_rows_written_by_a_plain_sqlite_connection_are_indexed(client: TestClient[Any, Any], settings: Settings) -> None:
+async def test_rows_written_by_a_plain_sqlite_connection_are_indexed(
+        client: TestClient[Any, Any], settings: Settings) -> None:
     # The index is kept by triggers in plain SQL: an operator's sqlite3 shell or any
     # other tool keeps it right without registering anything.
     conn = sqlite3.connect(settings.db, isolation_level=None)
@@ -184,7 +185,8 @@ async def test_the_index_folds_exactly_as_the_query_side_does(client: TestClient
         assert next(iter(rows))[0] == textnorm.fold(body)
 
 
-async def test_the_migration_indexes_messages_that_were_already_there(tmp_path: Path, make_client: MakeClient, settings: Settings) -> None:
+async def test_the_migration_indexes_messages_that_were_already_there(
+        tmp_path: Path, make_client: MakeClient, settings: Settings) -> None:
     conn = sqlite3.connect(settings.db, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
