@@ -39,7 +39,8 @@ async def history(request: web.Request) -> web.Response:
         messages, has_more = await store.after(room, after, limit)
     else:
         messages, has_more = await store.before(room, before if before is not None else 2**62, limit)
-    return web.json_response({"messages": [m.frame() for m in messages], "has_more": has_more})
+    return web.json_response({"messages": [m.frame() for m in messages], "has_more": has_more},
+                             dumps=dumps)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
         loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
+        # Templates ship with the code: no stat() of every template on every render.
+        auto_reload=False,
     )
     app.cleanup_ctx.append(database)
     app.on_shutdown.append(on_shutdown)

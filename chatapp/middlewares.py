@@ -66,7 +66,14 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every response, pages, files and socket handshakes alike."""
+    """on_response_prepare: every page, file and API answer.
+
+    Not the 101 of a WebSocket handshake: the headers mean nothing there, and the
+    response object lives as long as the socket, so they would cost every held
+    connection memory for nothing.
+    """
+    if response.status == 101:
+        return
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")

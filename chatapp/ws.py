@@ -130,8 +130,9 @@ async def _receive(request: web.Request, client: Client) -> None:
     hub = request.app[HUB]
     writer = request.app[WRITER]
     ws = client.ws
-    bucket = TokenBucket(settings.msg_rate, settings.msg_burst)
-    typing = TokenBucket(1 / TYPING_INTERVAL, 1)
+    # No buckets until needed: most sockets never type, and msg_rate 0 means no limit.
+    bucket = TokenBucket(settings.msg_rate, settings.msg_burst) if settings.msg_rate > 0 else None
+    typing: TokenBucket | None = None
     strikes_allowed = max(2 * settings.msg_burst, 20)
     strikes = 0
     slots = asyncio.Semaphore(IN_FLIGHT)
@@ -149,6 +150,8 @@ async def _receive(request: web.Request, client: Client) -> None:
             client.send(dumps(exc.frame()))
             continue
         if isinstance(frame, protocol.TypingIn):
+            if typing is None:
+                typing = TokenBucket(1 / TYPING_INTERVAL, 1)
             if typing.allow():
                 hub.broadcast(client.room, dumps({"type": "typing", "user": client.user,
                                                   "room": client.room}), exclude=client)
@@ -156,7 +159,7 @@ async def _receive(request: web.Request, client: Client) -> None:
         if client.room in hub.locked:
             client.send(_error("room_locked", frame.client_id))
             continue
-        if not bucket.allow():
+        if bucket is not None and not bucket.allow():
             strikes += 1
             client.send(_error("rate_limited", frame.client_id))
             if strikes > strikes_allowed:
