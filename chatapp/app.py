@@ -20,7 +20,7 @@ from .keys import HUB, SETTINGS, STORE, WRITER
 from .middlewares import errors, security_headers
 from .resources import resource_dir
 from .retention import setup_retention
-from .routes import setup_routes
+from .routes import asset_urls, setup_routes
 from .search import setup_search
 from .settings import Settings
 from .store import close_store, open_store
@@ -75,4 +75,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_retention(app)
     setup_export(app)
     setup_routes(app)
+    aiohttp_jinja2.get_env(app).globals["asset"] = asset_urls(app)
     return app
