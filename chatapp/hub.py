@@ -69,6 +69,7 @@ class Client:
         self._drainer: asyncio.Task[None] | None = None
         self._close: tuple[int, bytes] | None = None
         self._close_timeout = CLOSE_TIMEOUT
+        self._await_reply = True
         self._task: asyncio.Task[None] | None = None  # only while closing
         # Futures, not Events: an Event carries a deque (~0.85 KiB with its dict) and every
         # held socket paid for two; a future is ~150 bytes and each is set at most once.
@@ -126,8 +127,9 @@ class Client:
             if frames:
                 transport.write(b"".join(frames))
         if self._close is not None and self._task is None and not self._pending:
-            self._task = asyncio.create_task(self._close_ws(*self._close, timeout=self._close_timeout),
-                                             name=f"chatapp-close-{self.id}")
+            self._task = asyncio.create_task(
+                self._close_ws(*self._close, timeout=self._close_timeout, await_reply=self._await_reply),
+                name=f"chatapp-close-{self.id}")
 
     async def _drain(self) -> None:
         try:
@@ -139,11 +141,13 @@ class Client:
             self._drainer = None
         self.flush()
 
-    def close(self, code: int, message: bytes, timeout: float = CLOSE_TIMEOUT) -> None:
+    def close(self, code: int, message: bytes, timeout: float = CLOSE_TIMEOUT,
+              await_reply: bool = True) -> None:
         """Send what is queued, then close with ``code``."""
         if self._close is None:
             self._close = (code, message)
             self._close_timeout = timeout
+            self._await_reply = await_reply
             self._started = True
             self.flush()
 
@@ -192,7 +196,7 @@ class Client:
         _resolve(self._read_done)
 
     async def _close_ws(self, code: int, message: bytes, last_words: str | None = None,
-                        timeout: float = CLOSE_TIMEOUT) -> None:
+                        timeout: float = CLOSE_TIMEOUT, await_reply: bool = True) -> None:
         """Send a close frame, then let the handler read until the peer's answer.
 
         Not ``ws.close()``: called from another task while the handler waits in
@@ -202,6 +206,12 @@ class Client:
         frame goes out here, the handler keeps reading (and discarding) until the peer's
         close arrives, and aiohttp then closes cleanly. A peer that does not answer within
         ``timeout`` is closed anyway, or aborted if it is not even reading.
+
+        At shutdown (``await_reply=False``) aiohttp already ignores everything peers send,
+        so no reply can be seen: the connection is closed right after the frame (the
+        transport still flushes what is buffered). Browsers wait up to two seconds for the
+        server to close the connection after their reply; this spares them (and the
+        shutdown) that wait.
         """
         transport = self._transport
         try:
@@ -211,6 +221,9 @@ class Client:
                 transport.write(ws_frame(last_words))
             payload = code.to_bytes(2, "big") + message[:123]
             transport.write(bytes((0x88, len(payload))) + payload)
+            if not await_reply:
+                transport.close()
+                return
             await asyncio.wait([self._read_done], timeout=timeout)
             if not self._read_done.done():
                 raise TimeoutError
@@ -340,7 +353,7 @@ class Hub:
             handle.cancel()
         self._presence_pending.clear()
         for c in clients:
-            c.close(WSCloseCode.GOING_AWAY, b"server shutting down", timeout=timeout)
+            c.close(WSCloseCode.GOING_AWAY, b"server shutting down", timeout=timeout, await_reply=False)
         if not clients:
             return
         await asyncio.wait([asyncio.ensure_future(c.wait_closed()) for c in clients], timeout=timeout + 1)
