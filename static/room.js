@@ -197,7 +197,7 @@
 
   function scrollToBottom() { timeline.scrollTop = timeline.scrollHeight; }
 
-  function appendMessage(m) {
+  function appendMessage(m, own) {
     if (document.getElementById("m" + m.id)) return;       // never twice
     const stick = nearBottom();
     const li = renderMessage(m);
@@ -214,7 +214,8 @@
     group(li);
     group(li.nextElementSibling);
     setEmpty(false);
-    if (stick || (m.client_id && outbox.length === 0)) scrollToBottom();
+    // Follow our own message down; everyone else's only if we were already at the bottom.
+    if (stick || (own && outbox.length === 0)) scrollToBottom();
   }
 
   function notice(text) {
@@ -327,8 +328,7 @@
   function handle(frame) {
     switch (frame.type) {
       case "chat":
-        if (frame.client_id) settle(frame.client_id);
-        appendMessage(frame);
+        appendMessage(frame, !!(frame.client_id && settle(frame.client_id)));
         clearTyping(frame.user);
         break;
       case "error": {
