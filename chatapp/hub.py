@@ -207,11 +207,12 @@ class Client:
         close arrives, and aiohttp then closes cleanly. A peer that does not answer within
         ``timeout`` is closed anyway, or aborted if it is not even reading.
 
-        At shutdown (``await_reply=False``) aiohttp already ignores everything peers send,
-        so no reply can be seen: the connection is closed right after the frame (the
-        transport still flushes what is buffered). Browsers wait up to two seconds for the
-        server to close the connection after their reply; this spares them (and the
-        shutdown) that wait.
+        At shutdown (``await_reply=False``) aiohttp already drops everything peers send,
+        so their reply can never be seen, and browsers wait two seconds for the server to
+        end the connection after replying. So our side is shut right after the frame
+        (FIN once the buffer is flushed) while reading goes on: the peer replies and
+        closes at once, and whatever it was still sending is read, not answered with a
+        reset that would make its kernel discard our last frames.
         """
         transport = self._transport
         try:
@@ -221,9 +222,8 @@ class Client:
                 transport.write(ws_frame(last_words))
             payload = code.to_bytes(2, "big") + message[:123]
             transport.write(bytes((0x88, len(payload))) + payload)
-            if not await_reply:
-                transport.close()
-                return
+            if not await_reply and transport.can_write_eof():
+                transport.write_eof()
             await asyncio.wait([self._read_done], timeout=timeout)
             if not self._read_done.done():
                 raise TimeoutError
