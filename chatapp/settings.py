@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -162,10 +162,6 @@ def load(env: Mapping[str, str] | None = None, args: argparse.Namespace | None =
     if settings.synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
         raise SystemExit("chatapp: CHATAPP_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
     return settings
-
-
-def setting_names() -> Sequence[str]:
-    return [s.name for s in SETTINGS]
 
 
 def describe(name: str) -> Setting:

@@ -74,10 +74,6 @@ class Writer:
         self._wake.set()
         return future
 
-    @property
-    def backlog(self) -> int:
-        return len(self._queue)
-
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed and published."""
         await self._idle.wait()
