@@ -216,8 +216,7 @@ async def room_page(request: web.Request) -> dict[str, Any]:
     room = _room(request)
     store = request.app[STORE]
     hub = request.app[HUB]
-    raw_before = request.query.get("before", "")
-    before = int(raw_before) if raw_before.isdigit() and len(raw_before) < 19 else None
+    before = protocol.as_id(request.query.get("before"))
     messages, has_more = await admin_store.recent_messages(store, room, before, PAGE_SIZE)
     stats = await admin_store.room_stat(store, room, _since_24h())
     return await _page(
@@ -317,8 +316,7 @@ async def retention(request: web.Request) -> web.StreamResponse:
 @aiohttp_jinja2.template("admin/audit.html")
 async def audit_page(request: web.Request) -> dict[str, Any]:
     await auth.require_admin(request)
-    raw_before = request.query.get("before", "")
-    before = int(raw_before) if raw_before.isdigit() and len(raw_before) < 19 else None
+    before = protocol.as_id(request.query.get("before"))
     entries, more = await admin_store.audit_entries(request.app[STORE], before, AUDIT_PAGE)
     return await _page(request, entries=entries,
                        older=entries[-1].id if more and entries else None, paged=before is not None)

@@ -6,24 +6,21 @@ from aiohttp import web
 
 from .keys import STORE
 from .models import dumps
+from .protocol import as_id
 from .views import room_or_404
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
-def bad_request(detail: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=dumps({"error": "bad_request", "detail": detail}),
-                              content_type="application/json")
-
-
 def int_param(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise bad_request(f"{name} must be a non-negative integer")
-    return int(raw)
+    """An optional integer query parameter; anything else is a 400 (JSON under /api/,
+    by the errors middleware)."""
+    raw = request.query.get(name, "")
+    value = as_id(raw)
+    if raw and value is None:
+        raise web.HTTPBadRequest(text=f"{name} must be a non-negative integer")
+    return value
 
 
 async def history(request: web.Request) -> web.Response:
@@ -34,7 +31,7 @@ async def history(request: web.Request) -> web.Response:
     before = int_param(request, "before")
     after = int_param(request, "after")
     if before is not None and after is not None:
-        raise bad_request("give before or after, not both")
+        raise web.HTTPBadRequest(text="give before or after, not both")
     if after is not None:
         messages, has_more = await store.after(room, after, limit)
     else:

@@ -47,7 +47,11 @@ def dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode("utf-8")
 
 
+def iso_utc(when: dt.datetime) -> str:
+    """ISO 8601 UTC with milliseconds and a Z, as every ``ts`` on the wire; sorts as text."""
+    when = when.astimezone(dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
 def utc_now_iso() -> str:
-    """ISO 8601 UTC with milliseconds and a Z, as every ``ts`` on the wire."""
-    now = dt.datetime.now(dt.UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return iso_utc(dt.datetime.now(dt.UTC))

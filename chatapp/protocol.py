@@ -74,6 +74,14 @@ class TypingIn:
     pass
 
 
+def as_id(raw: str | None) -> int | None:
+    """A message id (or count) from a query string: digits only, at most 18 of them so it
+    fits SQLite's INTEGER; None for anything else."""
+    if raw is None or not raw.isdigit() or len(raw) > 18:
+        return None
+    return int(raw)
+
+
 def normalise_room(name: str) -> str | None:
     """The canonical room name, or None when ``name`` is not a valid room name.
 
@@ -98,11 +106,31 @@ def clean_user(value: object) -> str:
     return name
 
 
-def _check_text(text: str) -> None:
-    if _SURROGATE.search(text):
+def clean_message(value: object) -> str:
+    """``value`` if it is a valid message text, else ProtocolError with the reason."""
+    if not isinstance(value, str):
+        raise ProtocolError("invalid_message")
+    if not value.strip():
+        raise ProtocolError("empty_message")
+    if len(value) > MAX_MESSAGE:
+        raise ProtocolError("message_too_long")
+    if _SURROGATE.search(value):
         raise ProtocolError("invalid_characters", "The message contains an unpaired surrogate.")
-    if _CONTROL_IN_MESSAGE.search(text):
+    if _CONTROL_IN_MESSAGE.search(value):
         raise ProtocolError("invalid_characters")
+    return value
+
+
+def clean_client_id(value: object) -> str | None:
+    """``value`` if it is null or a valid client_id, else ProtocolError('invalid_client_id')."""
+    if value is not None and (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= MAX_CLIENT_ID
+        or _CONTROL_IN_NAME.search(value)
+        or _SURROGATE.search(value)
+    ):
+        raise ProtocolError("invalid_client_id")
+    return value
 
 
 def parse(text: str, default_user: str) -> ChatIn | TypingIn:
@@ -120,23 +148,9 @@ def parse(text: str, default_user: str) -> ChatIn | TypingIn:
     if kind != "chat":
         raise ProtocolError("unknown_type", "Frame type must be \"chat\" or \"typing\".")
     # client_id first, so an error about the message can say which message it was about.
-    client_id = data.get("client_id")
-    if client_id is not None and (
-        not isinstance(client_id, str)
-        or not 1 <= len(client_id) <= MAX_CLIENT_ID
-        or _CONTROL_IN_NAME.search(client_id)
-        or _SURROGATE.search(client_id)
-    ):
-        raise ProtocolError("invalid_client_id")
+    client_id = clean_client_id(data.get("client_id"))
     try:
-        message = data.get("message")
-        if not isinstance(message, str):
-            raise ProtocolError("invalid_message")
-        if not message.strip():
-            raise ProtocolError("empty_message")
-        if len(message) > MAX_MESSAGE:
-            raise ProtocolError("message_too_long")
-        _check_text(message)
+        message = clean_message(data.get("message"))
         user = default_user if data.get("user") is None else clean_user(data["user"])
     except ProtocolError as exc:
         exc.client_id = client_id

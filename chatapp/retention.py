@@ -18,18 +18,13 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from .keys import STORE
+from .models import iso_utc
 from .store import Store
 
 log = logging.getLogger(__name__)
 
 INTERVAL = 300.0  # seconds between passes: retention is by days, minutes late is fine
 CHUNK = 1000  # rows per DELETE: each one holds the write connection only briefly
-
-
-def iso(when: dt.datetime) -> str:
-    """The ``ts`` format (ISO 8601 UTC, milliseconds, Z), which sorts as text."""
-    when = when.astimezone(dt.UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 async def run_once(store: Store, now: dt.datetime | None = None) -> int:
@@ -39,7 +34,7 @@ async def run_once(store: Store, now: dt.datetime | None = None) -> int:
         "SELECT name, retention_days FROM rooms WHERE retention_days > 0")
     deleted = 0
     for name, days in rooms:
-        cutoff = iso(now - dt.timedelta(days=int(days)))
+        cutoff = iso_utc(now - dt.timedelta(days=int(days)))
         while True:
             # The (room, ts) index finds exactly the old rows, however they were inserted.
             rows = list(await store.writer.execute_fetchall(

@@ -24,8 +24,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from . import protocol, textnorm
-from .api import bad_request, int_param
+from .api import int_param
 from .keys import STORE
+from .models import dumps
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -187,8 +188,8 @@ async def api_search(request: web.Request) -> web.Response:
                             request.query.get("user"), int_param(request, "limit"))
         hits = [] if query is None else await run(request.app[STORE], query)
     except BadQuery as exc:
-        raise bad_request(str(exc)) from None
-    return web.json_response({"results": [h.as_json() for h in hits]})
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    return web.json_response({"results": [h.as_json() for h in hits]}, dumps=dumps)
 
 
 async def search_page(request: web.Request) -> web.Response:

@@ -49,11 +49,9 @@ async def room_page(request: web.Request) -> dict[str, object]:
         raise web.HTTPMovedPermanently(location)
     store = request.app[STORE]
     size = request.app[SETTINGS].history_size
-    at = request.query.get("at", "")
+    highlight = protocol.as_id(request.query.get("at"))
     messages: list[Message]
-    highlight: int | None = None
-    if at.isdigit() and len(at) < 19:
-        highlight = int(at)
+    if highlight is not None:
         messages = await store.around(room, highlight, size)
         has_older = bool(messages) and bool((await store.before(room, messages[0].id, 1))[0])
     else:

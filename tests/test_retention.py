@@ -11,7 +11,8 @@ from aiohttp.test_utils import TestClient
 
 from chatapp import retention
 from chatapp.keys import STORE, WRITER
-from chatapp.retention import RETENTION, Retention, iso, run_once
+from chatapp.models import iso_utc as iso
+from chatapp.retention import RETENTION, Retention, run_once
 from chatapp.settings import Settings
 from chatapp.store import migrate_file
 
