@@ -120,6 +120,21 @@ class Store:
         rows = await self.reader.execute_fetchall("SELECT name FROM rooms WHERE locked = 1")
         return {r[0] for r in rows}
 
+    async def insert_messages(self, rows: Sequence[tuple[str, str, str, str, str | None]]) -> list[Message]:
+        """Insert (room, user, body, ts, client_id) rows in one statement, on the writer.
+
+        One statement is atomic in autocommit mode: one transaction and one fsync for the
+        whole batch. A row whose (room, client_id) is already stored is skipped. Returns
+        the rows inserted, by id, which is VALUES order.
+        """
+        values = ",".join(["(?,?,?,?,?)"] * len(rows))
+        inserted = await self.writer.execute_fetchall(
+            f"INSERT INTO messages (room, user, body, ts, client_id) VALUES {values} "
+            f"ON CONFLICT DO NOTHING RETURNING {_MESSAGE_COLUMNS}",
+            [value for row in rows for value in row],
+        )
+        return sorted((_message(r) for r in inserted), key=lambda m: m.id)
+
     async def by_client_ids(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Message]:
         """Stored messages for (room, client_id) pairs, from the writer's connection.
 

@@ -100,69 +100,67 @@ class Writer:
                 except Exception:  # the writer must outlive any one batch
                     log.exception("unexpected error while storing a batch")
                     for p in batch:
-                        if not p.future.done():
-                            p.future.set_exception(NotStored("internal error"))
+                        _fail(p, "internal error")
             self._idle.set()
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        ts = utc_now_iso()
         try:
-            stored = await self._insert(batch)
+            inserted = await self._store.insert_messages(
+                [(p.room, p.user, p.body, ts, p.client_id) for p in batch])
         except sqlite3.Error as exc:
             if len(batch) == 1:
                 log.warning("message not stored: %s", exc)
-                if not batch[0].future.done():
-                    batch[0].future.set_exception(NotStored(str(exc)))
+                _fail(batch[0], str(exc))
                 return
             # One bad row must not sink the others: retry them one by one.
             log.warning("batch of %d not stored (%s); retrying one by one", len(batch), exc)
             for p in batch:
                 await self._commit([p])
             return
-        self._publish([s for s in stored if not s.duplicate])
-        for p, s in zip(batch, stored, strict=True):
-            if not p.future.done():
-                p.future.set_result(s)
-
-    async def _insert(self, batch: list[_Pending]) -> list[Stored]:
-        ts = utc_now_iso()
-        params: list[object] = []
-        for p in batch:
-            params += (p.room, p.user, p.body, ts, p.client_id)
-        values = ",".join(["(?,?,?,?,?)"] * len(batch))
-        # A single statement is atomic in autocommit mode: one transaction for the batch.
-        rows = await self._store.writer.execute_fetchall(
-            "INSERT INTO messages (room, user, body, ts, client_id) VALUES "
-            f"{values} ON CONFLICT DO NOTHING RETURNING id, room, user, body, ts, client_id",
-            params,
-        )
-        inserted = sorted((Message(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows),
-                          key=lambda m: m.id)
-        inserted_keys = {(m.room, m.client_id) for m in inserted if m.client_id is not None}
-        # Ids are handed out in VALUES order; a row that hit the client_id index is a retry.
-        seen: set[tuple[str, str]] = set()
-        is_dup: list[bool] = []
-        for p in batch:
-            if p.client_id is None:
-                is_dup.append(False)
-                continue
-            key = (p.room, p.client_id)
-            is_dup.append(key in seen or key not in inserted_keys)
-            seen.add(key)
+        # Ids follow VALUES order, so the inserted rows line up with the pending messages
+        # that were not retries: a client_id already stored, or seen earlier in this batch.
+        originals = {(m.room, m.client_id): m for m in inserted if m.client_id is not None}
         fresh = iter(inserted)
-        originals: dict[tuple[str, str], Message] = {
-            (m.room, m.client_id): m for m in inserted if m.client_id is not None
-        }
-        missing = {(p.room, p.client_id) for p, d in zip(batch, is_dup, strict=True)
-                   if d and p.client_id is not None and (p.room, p.client_id) not in originals}
-        if missing:
-            originals.update(await self._store.by_client_ids(missing))
-        result: list[Stored] = []
-        for p, dup in zip(batch, is_dup, strict=True):
-            if dup:
-                assert p.client_id is not None
-                original = originals[(p.room, p.client_id)]
-                result.append(Stored(original, original.frame_text(), True))
-            else:
-                m = next(fresh)
-                result.append(Stored(m, m.frame_text(), False))
-        return result
+        seen: set[tuple[str, str]] = set()
+        done: list[tuple[_Pending, Stored]] = []
+        retries: list[tuple[_Pending, tuple[str, str]]] = []
+        for p in batch:
+            if p.client_id is not None:
+                key = (p.room, p.client_id)
+                if key in seen or key not in originals:
+                    retries.append((p, key))
+                    continue
+                seen.add(key)
+            m = next(fresh)
+            done.append((p, Stored(m, m.frame_text(), False)))
+        # Published straight after the commit, before anything else can fail.
+        self._publish([s for _, s in done])
+        for p, stored in done:
+            if not p.future.done():
+                p.future.set_result(stored)
+        if retries:
+            await self._answer_retries(retries, originals)
+
+    async def _answer_retries(self, retries: list[tuple[_Pending, tuple[str, str]]],
+                              originals: dict[tuple[str, str], Message]) -> None:
+        """Each retry gets the original frame back (to its own socket, not the room)."""
+        missing = {key for _, key in retries if key not in originals}
+        try:
+            if missing:
+                originals.update(await self._store.by_client_ids(missing))
+        except sqlite3.Error as exc:
+            for p, _ in retries:
+                _fail(p, str(exc))
+            return
+        for p, key in retries:
+            original = originals.get(key)
+            if original is None:  # deleted since (by an operator): a new send stores it anew
+                _fail(p, "the original message was deleted")
+            elif not p.future.done():
+                p.future.set_result(Stored(original, original.frame_text(), True))
+
+
+def _fail(p: _Pending, why: str) -> None:
+    if not p.future.done():
+        p.future.set_exception(NotStored(why))
