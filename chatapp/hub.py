@@ -16,6 +16,7 @@ import collections
 import itertools
 import logging
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from aiohttp import WSCloseCode, web
 
@@ -49,6 +50,14 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+class _CloseRequest(NamedTuple):
+    code: int
+    message: bytes
+    timeout: float
+    await_reply: bool = True
+    last_words: str | None = None  # a last text frame before the close frame
+
+
 class Client:
     """One socket: its bounded queue of outgoing frames, flushed in one write per loop tick."""
 
@@ -67,9 +76,7 @@ class Client:
         self._max_queue = max_queue
         self._started = False
         self._drainer: asyncio.Task[None] | None = None
-        self._close: tuple[int, bytes] | None = None
-        self._close_timeout = CLOSE_TIMEOUT
-        self._await_reply = True
+        self._close: _CloseRequest | None = None
         self._task: asyncio.Task[None] | None = None  # only while closing
         # Futures, not Events: an Event carries a deque (~0.85 KiB with its dict) and every
         # held socket paid for two; a future is ~150 bytes and each is set at most once.
@@ -79,7 +86,6 @@ class Client:
         self.on_pending: Callable[[Client], None] | None = None  # the hub's flush scheduler
         self.skip_upto = 0  # chat frames up to this id were already sent as backfill
         self.last_sent_id = 0
-        self.lagged = False
 
     def __repr__(self) -> str:
         return f"<Client #{self.id} {self.room}/{self.user} from {self.addr}>"
@@ -95,7 +101,7 @@ class Client:
 
     def enqueue(self, item: tuple[int | None, bytes]) -> None:
         """Queue an already framed item; a broadcast shares one tuple among all members."""
-        if self.lagged or self._close is not None:
+        if self._close is not None:
             return
         if len(self._pending) >= self._max_queue:
             self._lag()
@@ -106,7 +112,7 @@ class Client:
 
     def flush(self) -> None:
         """Write everything pending for this socket with a single ``transport.write``."""
-        if not self._started or self.lagged:
+        if not self._started:
             return
         transport = self._transport
         if self._pending and transport is not None and not transport.is_closing():
@@ -127,9 +133,7 @@ class Client:
             if frames:
                 transport.write(b"".join(frames))
         if self._close is not None and self._task is None and not self._pending:
-            self._task = asyncio.create_task(
-                self._close_ws(*self._close, timeout=self._close_timeout, await_reply=self._await_reply),
-                name=f"chatapp-close-{self.id}")
+            self._task = asyncio.create_task(self._close_ws(self._close), name=f"chatapp-close-{self.id}")
 
     async def _drain(self) -> None:
         try:
@@ -145,9 +149,7 @@ class Client:
               await_reply: bool = True) -> None:
         """Send what is queued, then close with ``code``."""
         if self._close is None:
-            self._close = (code, message)
-            self._close_timeout = timeout
-            self._await_reply = await_reply
+            self._close = _CloseRequest(code, message, timeout, await_reply)
             self._started = True
             self.flush()
 
@@ -171,32 +173,24 @@ class Client:
             self._transport.abort()
 
     def _lag(self) -> None:
+        """Drop the queue and close with 1008 at once, past whatever the transport holds."""
         log.warning("%r lagged %d frames behind; closing it", self, len(self._pending))
-        self.lagged = True
         self._pending.clear()
-        if self._task is not None:
-            self._task.cancel()
-        self._task = asyncio.create_task(
-            self._close_ws(WSCloseCode.POLICY_VIOLATION, b"lagged",
-                           dumps({"type": "lagged", "resume_after": self.last_sent_id})),
-            name=f"chatapp-lagged-{self.id}")
+        self._close = _CloseRequest(
+            WSCloseCode.POLICY_VIOLATION, b"lagged", CLOSE_TIMEOUT,
+            last_words=dumps({"type": "lagged", "resume_after": self.last_sent_id}))
+        self._task = asyncio.create_task(self._close_ws(self._close), name=f"chatapp-lagged-{self.id}")
 
     @property
     def closing(self) -> bool:
         """The server asked this socket to close; what the peer still sends is ignored."""
-        return self._close is not None or self.lagged
-
-    def finish_close(self) -> None:
-        """The handshake we started is complete: close the connection (FIN, not reset)."""
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.close()
+        return self._close is not None
 
     def reading_stopped(self) -> None:
         """The handler's receive loop ended: the peer answered our close, or vanished."""
         _resolve(self._read_done)
 
-    async def _close_ws(self, code: int, message: bytes, last_words: str | None = None,
-                        timeout: float = CLOSE_TIMEOUT, await_reply: bool = True) -> None:
+    async def _close_ws(self, request: _CloseRequest) -> None:
         """Send a close frame, then let the handler read until the peer's answer.
 
         Not ``ws.close()``: called from another task while the handler waits in
@@ -204,10 +198,10 @@ class Client:
         reply; a peer still sending then gets a TCP reset, and a reset makes its kernel
         discard what it had not read yet — the last messages and the close frame. So the
         frame goes out here, the handler keeps reading (and discarding) until the peer's
-        close arrives, and aiohttp then closes cleanly. A peer that does not answer within
-        ``timeout`` is closed anyway, or aborted if it is not even reading.
+        close arrives, and then the connection is closed. A peer that does not answer
+        within the timeout is closed anyway, or aborted if it is not even reading.
 
-        At shutdown (``await_reply=False``) aiohttp already drops everything peers send,
+        At shutdown (``await_reply`` false) aiohttp already drops everything peers send,
         so their reply can never be seen, and browsers wait two seconds for the server to
         end the connection after replying. So our side is shut right after the frame
         (FIN once the buffer is flushed) while reading goes on: the peer replies and
@@ -218,15 +212,16 @@ class Client:
         try:
             if transport is None or transport.is_closing():
                 return
-            if last_words is not None:
-                transport.write(ws_frame(last_words))
-            payload = code.to_bytes(2, "big") + message[:123]
+            if request.last_words is not None:
+                transport.write(ws_frame(request.last_words))
+            payload = request.code.to_bytes(2, "big") + request.message[:123]
             transport.write(bytes((0x88, len(payload))) + payload)
-            if not await_reply and transport.can_write_eof():
+            if not request.await_reply and transport.can_write_eof():
                 transport.write_eof()
-            await asyncio.wait([self._read_done], timeout=timeout)
+            await asyncio.wait([self._read_done], timeout=request.timeout)
             if not self._read_done.done():
                 raise TimeoutError
+            transport.close()  # the peer answered (or left): FIN, nothing unread to reset
         except TimeoutError:
             if transport is not None and transport.get_write_buffer_size() == 0:
                 transport.close()

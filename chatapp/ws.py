@@ -1,7 +1,7 @@
 """The WebSocket endpoint ``/ws/<room>``: handshake checks, resume, and the receive loop.
 
 The handler only reads: parsing and validation happen here, storing in the writer,
-sending in each client's own writer task (see :mod:`chatapp.hub`). A bad frame gets an
+sending in the hub (a bounded queue per socket, flushed once per loop tick). A bad frame gets an
 error frame and the socket stays open.
 """
 
@@ -79,10 +79,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             await _backfill(request, client, after)
         client.start()
         await _receive(request, client)
-        if client.closing:
-            client.finish_close()  # the peer answered our close frame
-        elif not ws.closed:
-            await ws.close()  # the peer's close: answer it
+        if not client.closing and not ws.closed:
+            await ws.close()  # the peer's close: answer it (ours is finished by the hub)
     finally:
         client.reading_stopped()
         hub.leave(client)
@@ -116,10 +114,9 @@ def _on_stored(client: Client, slots: asyncio.Semaphore, client_id: str | None,
     if future.cancelled():
         return
     exc = future.exception()
-    if isinstance(exc, NotStored):
-        client.send(_error("not_stored", client_id))
-    elif exc is not None:
-        log.error("%r: storing failed", client, exc_info=exc)
+    if exc is not None:
+        if not isinstance(exc, NotStored):
+            log.error("%r: storing failed", client, exc_info=exc)
         client.send(_error("not_stored", client_id))
     elif future.result().duplicate:
         client.send(future.result().text)
