@@ -21,6 +21,7 @@ from .models import dumps
 from .netutil import client_addr, origin_allowed
 from .protocol import ProtocolError
 from .ratelimit import TokenBucket
+from .views import room_or_404
 from .writer import NotStored, Stored, WriterClosed
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,7 @@ def _error(code: str, client_id: str | None = None) -> str:
 async def websocket(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     hub = request.app[HUB]
-    room = protocol.normalise_room(request.match_info["room"])
-    if room is None:
-        raise web.HTTPNotFound(text="No such room: room names are 1-64 letters, digits, - or _.")
+    room = room_or_404(request)
     if not origin_allowed(request, settings):
         log.warning("refused a WebSocket from origin %s", request.headers.get("Origin"))
         raise web.HTTPForbidden(text="Cross-origin WebSocket refused.")

@@ -28,6 +28,7 @@ class LoadClient:
         self.session, self.url, self.name = session, url, name
         self.received: dict[int, dict[str, Any]] = {}
         self.close_code: int | None = None
+        self.ended_with: aiohttp.WSMessage | None = None  # the last non-text message, for failures
         self.enough = asyncio.Event()
         self._answered = asyncio.Semaphore(self.WINDOW)
         self._done = False
@@ -52,7 +53,7 @@ class LoadClient:
                 if msg.type == aiohttp.WSMsgType.CLOSE:
                     self.close_code = msg.data  # what the server said, before any local fallout
                 if msg.type != aiohttp.WSMsgType.TEXT:
-                    self.last = (msg.type, msg.data, msg.extra, ws.exception())
+                    self.ended_with = msg
                     break
                 frame = json.loads(msg.data)
                 if frame["type"] == "chat":
@@ -75,29 +76,30 @@ def stored(db: Path) -> dict[int, tuple[str, str, str]]:
         conn.close()
 
 
-async def run_load(server: ServerProcess, sig: signal.Signals) -> tuple[list[LoadClient], int]:
-    async with aiohttp.ClientSession() as session:
-        clients = [LoadClient(session, server.url, f"c{i}") for i in range(6)]
-        tasks = [asyncio.create_task(c.run("load", 5000)) for c in clients]
-        await asyncio.wait_for(clients[0].enough.wait(), 30)
-        server.signal(sig)
-        code = await server.wait(timeout=20)
-        await asyncio.wait_for(asyncio.gather(*tasks), 20)
-    return clients, code
+async def run_load(db: Path, sig: signal.Signals) -> tuple[list[LoadClient], int, dict[int, tuple[str, str, str]]]:
+    """Six clients flood a real server; ``sig`` hits it mid-load. Returns the clients, the
+    exit code and what the database holds afterwards."""
+    server = ServerProcess(db)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            clients = [LoadClient(session, server.url, f"c{i}") for i in range(6)]
+            tasks = [asyncio.create_task(c.run("load", 5000)) for c in clients]
+            await asyncio.wait_for(clients[0].enough.wait(), 30)
+            server.signal(sig)
+            code = await server.wait(timeout=20)
+            await asyncio.wait_for(asyncio.gather(*tasks), 20)
+    finally:
+        server.stop()
+    return clients, code, stored(db)
 
 
 async def test_sigterm_under_load_commits_and_delivers_everything_then_exits_0(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "chat.db")
-    await server.start()
-    try:
-        clients, code = await run_load(server, signal.SIGTERM)
-    finally:
-        server.stop()
+    clients, code, rows = await run_load(tmp_path / "chat.db", signal.SIGTERM)
     assert code == 0
-    rows = stored(tmp_path / "chat.db")
     assert rows
     for c in clients:
-        assert c.close_code == 1001, (c.name, len(c.received), len(rows), getattr(c, "last", None))
+        assert c.close_code == 1001, (c.name, len(c.received), len(rows), c.ended_with)
         # Every message accepted before the shutdown is stored, and everyone got all of them.
         assert set(c.received) == set(rows)
         for msg_id, frame in c.received.items():
@@ -105,14 +107,8 @@ async def test_sigterm_under_load_commits_and_delivers_everything_then_exits_0(t
 
 
 async def test_sigkill_under_load_keeps_the_database_sound_and_everything_anyone_saw(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "chat.db")
-    await server.start()
-    try:
-        clients, code = await run_load(server, signal.SIGKILL)
-    finally:
-        server.stop()
+    clients, code, rows = await run_load(tmp_path / "chat.db", signal.SIGKILL)
     assert code == -signal.SIGKILL
-    rows = stored(tmp_path / "chat.db")
     seen = {i: f for c in clients for i, f in c.received.items()}
     assert seen
     for msg_id, frame in seen.items():
