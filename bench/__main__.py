@@ -78,7 +78,7 @@ async def _one(kind: str, name: str, job: Job, preload: int, workdir: Path, pref
         server = servers.chatapp(workdir, prefix, send_queue=100_000, tree=tree)
     else:
         server = servers.reference(workdir, prefix, history=preload)
-    await server.start()
+    await server.astart()
     if profile is not None and kind == "chatapp":
         profile.mkdir(parents=True, exist_ok=True)
         server.start_profiler(profile / f"{name}.txt")
@@ -91,9 +91,9 @@ async def _one(kind: str, name: str, job: Job, preload: int, workdir: Path, pref
         log.exception("%s on %s failed", name, kind)
         problems.append(f"scenario failed: {exc!r}")
     finally:
-        code = await server.stop()
+        code = await server.astop()
     if code not in (0, -2, 130):
-        problems.append(f"{kind} exited with {code}:\n{server.log_tail()}")
+        problems.append(f"{kind} exited with {code}:\n{server.log(30)}")
     if server.db is not None and outcome is not None:
         problems += servers.check_database(server.db, outcome.sent)
     return {"metrics": outcome.metrics if outcome else {}, "problems": problems}

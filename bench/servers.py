@@ -1,27 +1,27 @@
 """The servers under test: started as subprocesses on loopback, measured from /proc, stopped.
 
-chatapp runs exactly as an operator would start it (``python -m chatapp``) with its limits
-turned off through settings; the reference runs from :mod:`bench.reference`. With two or
-more cores the server is pinned to core 0 and the generator (this process) to core 1.
+They start and stop through :class:`tests.server.ServerProcess`, as the tests' servers do
+(``python -m bench`` runs from the repository root, so ``tests`` imports). chatapp runs
+exactly as an operator would start it (``python -m chatapp``) with its limits turned off
+through settings; the reference runs from :mod:`bench.reference`. With two or more cores
+the server is pinned to core 0 and the generator (this process) to core 1.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
-READY_TIMEOUT = 30.0
+from tests.server import UNLIMITED, ServerProcess, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT = 30.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -44,54 +44,15 @@ def pinning() -> tuple[list[str], set[int] | None]:
     return [], None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Server(ServerProcess):
+    """One server subprocess (see :mod:`tests.server`), measured from /proc, optionally profiled.
 
+    Stopped with SIGINT, as Ctrl-C, and killed if it does not exit in time.
+    """
 
-class Server:
-    """One server subprocess: start, wait until it answers, read its CPU and memory, stop."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int,
-                 workdir: Path, db: Path | None = None) -> None:
-        self.name = name
-        self.cmd = cmd
-        self.env = env
-        self.port = port
-        self.workdir = workdir
-        self.db = db
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = workdir / f"{name}-{port}.log"
-        self.profiler: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        with open(self.log_path, "wb") as log:
-            return subprocess.Popen(self.cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                    cwd=self.workdir)
-
-    async def start(self) -> None:
-        self.proc = self._spawn()
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                if await _healthy(self.port):
-                    return
-            await asyncio.sleep(0.1)  # polling a process that is still booting
-        raise RuntimeError(f"{self.name} not ready after {READY_TIMEOUT}s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+    stop_signal = signal.SIGINT
+    stop_timeout = STOP_TIMEOUT
+    profiler: subprocess.Popen[bytes] | None = None
 
     def cpu_seconds(self) -> float:
         return _cpu(Path(f"/proc/{self.pid}/stat"))
@@ -128,20 +89,9 @@ class Server:
                 self.profiler.kill()
             self.profiler = None
 
-    async def stop(self) -> int:
-        """Graceful stop (SIGINT, as Ctrl-C); killed if it does not exit in time."""
+    def stop(self) -> int:
         self.stop_profiler()
-        if self.proc is None:
-            return 0
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + STOP_TIMEOUT
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return super().stop()
 
 
 def machine_busy_seconds() -> float:
@@ -155,44 +105,27 @@ def _cpu(stat: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-async def _healthy(port: int) -> bool:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
-    try:
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        status = await asyncio.wait_for(reader.readline(), 2)
-        return b" 200 " in status
-    finally:
-        writer.close()
-
-
 def chatapp(workdir: Path, prefix: list[str], send_queue: int, tree: Path | None = None) -> Server:
-    port = free_port()
     db = workdir / "bench.db"
-    for suffix in ("", "-wal", "-shm", ".secret"):
+    for suffix in ("", "-wal", "-shm", ".secret", ".log"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    env = dict(os.environ)
-    env.update({
-        "CHATAPP_MSG_RATE": "0",
+    env = {
+        **UNLIMITED,
         "CHATAPP_MAX_CONNECTIONS": "0",
-        "CHATAPP_MAX_CONNECTIONS_PER_IP": "0",
         "CHATAPP_HEARTBEAT": "0",
         "CHATAPP_LOG_LEVEL": "WARNING",
         "CHATAPP_SEND_QUEUE": str(send_queue),
         "CHATAPP_ADMIN_PASSWORD": "benchmark-admin-password-not-used",
-    })
-    if tree is not None:  # a candidate change, checked out elsewhere, ahead of the installed one
-        env["PYTHONPATH"] = str(tree.resolve()) + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [*prefix, sys.executable, "-m", "chatapp", "--port", str(port), "--db", str(db)]
-    return Server("chatapp", cmd, env, port, workdir, db)
+    }
+    # A candidate change, checked out elsewhere, goes ahead of the installed one.
+    return Server.chatapp(db, env, prefix=prefix, cwd=workdir, pythonpath=[tree] if tree else [])
 
 
 def reference(workdir: Path, prefix: list[str], history: int = 0) -> Server:
     port = free_port()
     cmd = [*prefix, sys.executable, "-m", "bench.reference", "--port", str(port), "--history", str(history)]
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    return Server("reference", cmd, env, port, workdir)
+    return Server(cmd, port=port, name="reference", cwd=workdir, pythonpath=[ROOT],
+                  log_path=workdir / f"reference-{port}.log")
 
 
 def check_database(db: Path, expected: Iterable[tuple[str, str]]) -> list[str]:

@@ -11,24 +11,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from aiohttp import web
 
 from . import settings as settings_mod
 from .app import create_app
-from .backup import BackupError, backup
-from .export import ExportError, export_to, import_from
-from .migrate import MigrationError
+from .archive import ExportError, backup, export_to, import_from
+from .storage import StorageError
 
 log = logging.getLogger("chatapp")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line rather than the whole usage first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chatapp", description="A small self-hosted chat server.")
+    parser = _Parser(prog="chatapp", description="A small self-hosted chat server.")
     settings_mod.add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the server (the default)")
@@ -49,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
+        level=level,  # one of settings.LOG_LEVELS, checked when the settings were read
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
@@ -76,7 +82,7 @@ def serve(settings: settings_mod.Settings) -> int:
             access_log=None,
             loop=_event_loop(),
         )
-    except (sqlite3.Error, MigrationError, OSError) as exc:
+    except (StorageError, OSError) as exc:
         log.error("cannot start: %s", exc)
         return 1
     return 0
@@ -108,10 +114,10 @@ def operator_command(args: argparse.Namespace, settings: settings_mod.Settings) 
             print(backup(settings.db, args.path, force=args.force))
         else:
             raise AssertionError(args.command)
-    except (ExportError, BackupError, MigrationError) as exc:
+    except (ExportError, StorageError) as exc:
         print(f"chatapp {args.command}: {exc}", file=sys.stderr)
         return 1
-    except (sqlite3.Error, OSError) as exc:
+    except OSError as exc:
         print(f"chatapp {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -119,7 +125,11 @@ def operator_command(args: argparse.Namespace, settings: settings_mod.Settings) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = settings_mod.load(args=args)
+    try:
+        settings = settings_mod.load(args=args)
+    except settings_mod.SettingError as exc:
+        print(f"chatapp: {exc}", file=sys.stderr)
+        return 2
     _configure_logging(settings.log_level)
     if args.command in (None, "serve"):
         return serve(settings)

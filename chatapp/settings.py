@@ -1,38 +1,72 @@
-"""Settings: every knob the server has, declared once with its default and help text.
+"""Settings: every knob the server has, declared once with its default, help text and parser.
 
-Each setting is read from a ``CHATAPP_<NAME>`` environment variable, and a command-line
-flag of the same name overrides it. The README's settings table is checked against
-:data:`SETTINGS` by a test, so a setting cannot be added without being documented.
+The :class:`Settings` dataclass is the one declaration: each field carries its help and the
+parser that turns a ``CHATAPP_<NAME>`` environment variable or a ``--<name>`` flag into a
+checked value. :data:`SETTINGS`, the argparse flags and the README's settings table (checked
+by a test) are all derived from it, so a setting cannot be added in one place and forgotten
+in another. A value that cannot be used is refused at start with one line naming where it
+came from, never quietly replaced by the default.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
+import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA")
 
 
-@dataclasses.dataclass(frozen=True)
-class Setting:
-    name: str
-    default: Any
-    help: str
-    parse: Callable[[str], Any] = str
-
-    @property
-    def env(self) -> str:
-        return "CHATAPP_" + self.name.upper()
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+class SettingError(ValueError):
+    """A setting's value cannot be used; the message is one line naming the variable or flag."""
 
 
-def _origins(value: str) -> tuple[str, ...]:
-    return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+# ---- parsers: each turns text into a checked value, or raises ValueError saying what it expected
+
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    expected = f"a whole number from {low} to {high}" if high is not None else f"a whole number, {low} or more"
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"expected {expected}") from None
+        if number < low or (high is not None and number > high):
+            raise ValueError(f"expected {expected}")
+        return number
+    return parse
+
+
+def _at_least_zero(unit: str) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(f"expected a number of {unit}, 0 or more")
+        return number
+    return parse
+
+
+_seconds = _at_least_zero("seconds")
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value.strip().upper() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value.strip().upper()
+    return parse
 
 
 def _bool(value: str) -> bool:
@@ -40,95 +74,151 @@ def _bool(value: str) -> bool:
         return True
     if value.strip().lower() in {"0", "false", "no", "off", ""}:
         return False
-    raise ValueError(f"not a boolean: {value!r}")
+    raise ValueError("expected true or false (or 1/0, yes/no, on/off)")
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("host", "127.0.0.1", "Address to listen on."),
-    Setting("port", 8080, "TCP port to listen on.", int),
-    Setting("db", "chat.db", "Path of the SQLite database file (created if missing)."),
-    Setting("log_level", "INFO", "Logging level: DEBUG, INFO, WARNING or ERROR."),
-    Setting(
-        "synchronous",
-        "FULL",
-        "SQLite synchronous mode for the WAL: FULL survives power loss, NORMAL only "
-        "process crashes but commits faster.",
-    ),
-    Setting(
-        "busy_timeout",
-        5.0,
-        "Seconds a database write waits for a lock held by another process before it "
-        "fails; the sender then gets a not_stored error.",
-        float,
-    ),
-    Setting("history_size", 50, "Messages rendered on a room page before JavaScript runs.", int),
-    Setting("heartbeat", 30.0,
-            "Seconds between WebSocket pings; a peer that misses one pong is dropped. 0 turns it off.", float),
-    Setting("send_queue", 1024,
-            "Frames queued for one connection before it counts as lagging and is closed (1008); "
-            "keep it above 512, as one write batch of up to 256 messages arrives at once.", int),
-    Setting("msg_rate", 5.0,
-            "Messages per second one connection may send on average; 0 turns rate limiting off.", float),
-    Setting("msg_burst", 20, "Messages one connection may send at once before the rate applies.", int),
-    Setting("max_connections", 20000, "WebSocket connections the server holds in total; 0 means no cap.", int),
-    Setting("max_connections_per_ip", 50, "WebSocket connections from one client address; 0 means no cap.", int),
-    Setting(
-        "trusted_proxies",
-        (),
-        "Comma-separated proxy addresses whose X-Forwarded-For header is believed "
-        "(for per-address limits and the audit log).",
-        _origins,
-    ),
-    Setting(
-        "public_origin",
-        "",
-        "The origin browsers use to reach the server, e.g. https://chat.example.org, "
-        "when it sits behind a reverse proxy.",
-        lambda v: v.strip().rstrip("/"),
-    ),
-    Setting(
-        "allowed_origins",
-        (),
-        "Comma-separated extra origins allowed to open WebSockets.",
-        _origins,
-    ),
-    Setting("shutdown_timeout", 10.0, "Seconds a graceful shutdown waits for work in flight.", float),
-    Setting("admin_password", "", "Admin password; when empty a strong one is generated at start and logged once."),
-    Setting(
-        "secret",
-        "",
-        "Key for the admin session cookie (32 url-safe base64 bytes); when empty one is "
-        "generated once and kept in <db>.secret beside the database.",
-    ),
-    Setting("secure_cookies", False,
-            "Mark cookies Secure even when requests arrive over plain HTTP (TLS ended at a proxy).", _bool),
-)
+def _origin(value: str) -> str:
+    """``scheme://host[:port]`` in lower case, as browsers send it in ``Origin``; empty stays empty."""
+    origin = value.strip().rstrip("/").lower()
+    if not origin:
+        return ""
+    try:
+        parts = urlsplit(origin)
+        valid = (parts.scheme in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc
+                 and not (parts.path or parts.query or parts.fragment)
+                 and (parts.port is None or parts.port > 0))  # .port raises ValueError when not a number
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError("expected an origin such as https://chat.example.org, without a path")
+    return origin
 
-_BY_NAME = {s.name: s for s in SETTINGS}
+
+def _origins(value: str) -> tuple[str, ...]:
+    return tuple(_origin(o) for o in value.split(",") if o.strip())
+
+
+def _addresses(value: str) -> tuple[str, ...]:
+    # Written the way the socket reports a peer, so the comparison with it is exact.
+    try:
+        return tuple(str(ipaddress.ip_address(a.strip())) for a in value.split(",") if a.strip())
+    except ValueError:
+        raise ValueError("expected IP addresses separated by commas (no names, no networks)") from None
+
+
+def _host_names(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip().lower().rstrip(".") for n in value.split(",") if n.strip())
+    for name in names:
+        if not all(part and all(c.isalnum() or c == "-" for c in part) for part in name.split(".")):
+            raise ValueError(f"expected host names separated by commas, like chat.example.org (not {name!r})")
+    return names
+
+
+def setting(default: T, help: str, parse: Callable[[str], T] | None = None) -> T:
+    """One field of :class:`Settings`: its default, its help, and how its text is read.
+
+    Text and on/off settings need no parser of their own; every number names its range.
+    """
+    reader: Callable[[str], Any] | None = parse
+    if reader is None:
+        if isinstance(default, bool):
+            reader = _bool
+        elif isinstance(default, str):
+            reader = str
+        else:
+            raise TypeError(f"a {type(default).__name__} setting needs a parser that checks its range")
+    return dataclasses.field(default=default, metadata={"help": help, "parse": reader})
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    db: str = "chat.db"
-    log_level: str = "INFO"
-    synchronous: str = "FULL"
-    busy_timeout: float = 5.0
-    history_size: int = 50
-    heartbeat: float = 30.0
-    send_queue: int = 1024
-    msg_rate: float = 5.0
-    msg_burst: int = 20
-    max_connections: int = 20000
-    max_connections_per_ip: int = 50
-    trusted_proxies: tuple[str, ...] = ()
-    public_origin: str = ""
-    allowed_origins: tuple[str, ...] = ()
-    shutdown_timeout: float = 10.0
-    admin_password: str = ""
-    secret: str = ""
-    secure_cookies: bool = False
+    """The server's configuration: one field per setting, in the order ``--help`` and the README list them."""
+
+    host: str = setting("127.0.0.1", "Address to listen on.")
+    port: int = setting(8080, "TCP port to listen on.", _whole(0, 65535))
+    db: str = setting("chat.db", "Path of the SQLite database file (created if missing).")
+    log_level: str = setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.", _one_of(*LOG_LEVELS))
+    synchronous: str = setting(
+        "FULL",
+        "SQLite synchronous mode for the WAL: FULL survives power loss, NORMAL only "
+        "process crashes but commits faster.",
+        _one_of(*SYNCHRONOUS_MODES),
+    )
+    busy_timeout: float = setting(
+        5.0,
+        "Seconds a database write waits for a lock held by another process before it "
+        "fails; the sender then gets a not_stored error.",
+        _seconds,
+    )
+    max_db_mb: int = setting(
+        0,
+        "Storage ceiling in MiB for the database and its WAL; past it new messages are refused "
+        "(error storage_full) while reading goes on. 0 means no ceiling.",
+        _whole(0),
+    )
+    min_free_mb: int = setting(
+        100,
+        "Free disk space in MiB below which new messages are refused (error storage_full), so chat "
+        "never fills the disk. 0 turns the check off.",
+        _whole(0),
+    )
+    history_size: int = setting(50, "Messages rendered on a room page before JavaScript runs.", _whole(0))
+    heartbeat: float = setting(
+        30.0, "Seconds between WebSocket pings; a peer that misses one pong is dropped. 0 turns it off.", _seconds)
+    send_queue: int = setting(
+        1024,
+        "Frames queued for one connection before it counts as lagging and is closed (1008); "
+        "keep it above 512, as one write batch of up to 256 messages arrives at once.",
+        _whole(1),
+    )
+    msg_rate: float = setting(
+        5.0,
+        "Messages per second one connection may send on average; 0 turns rate limiting off.",
+        _at_least_zero("messages per second"),
+    )
+    msg_burst: int = setting(20, "Messages one connection may send at once before the rate applies.", _whole(1))
+    search_rate: float = setting(
+        1.0,
+        "Searches per second one client address may run on average (past it: 429); 0 turns the limit off.",
+        _at_least_zero("searches per second"),
+    )
+    search_burst: int = setting(10, "Searches one client address may run at once before the rate applies.",
+                                _whole(1))
+    max_connections: int = setting(
+        20000, "WebSocket connections the server holds in total; 0 means no cap.", _whole(0))
+    max_connections_per_ip: int = setting(
+        50, "WebSocket connections from one client address; 0 means no cap.", _whole(0))
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        "Comma-separated proxy addresses whose X-Forwarded-For header is believed "
+        "(for per-address limits and the audit log).",
+        _addresses,
+    )
+    public_origin: str = setting(
+        "",
+        "The origin browsers use to reach the server, e.g. https://chat.example.org, "
+        "when it sits behind a reverse proxy.",
+        _origin,
+    )
+    allowed_origins: tuple[str, ...] = setting(
+        (), "Comma-separated extra origins allowed to open WebSockets.", _origins)
+    allowed_hosts: tuple[str, ...] = setting(
+        (),
+        "Comma-separated host names the server answers to besides localhost, IP addresses and the "
+        "public origin's; requests for any other Host get 421 (against DNS rebinding).",
+        _host_names,
+    )
+    shutdown_timeout: float = setting(10.0, "Seconds a graceful shutdown waits for work in flight.", _seconds)
+    admin_password: str = setting(
+        "", "Admin password; when empty a strong one is generated at start and logged once.")
+    # Its format is checked where the key is made (auth.fernet_from_setting), before serving.
+    secret: str = setting(
+        "",
+        "Key for the admin session cookie (32 url-safe base64 bytes); when empty one is "
+        "generated once and kept in <db>.secret beside the database.",
+    )
+    secure_cookies: bool = setting(
+        False, "Mark cookies Secure even when requests arrive over plain HTTP (TLS ended at a proxy).")
 
     @property
     def db_path(self) -> Path:
@@ -138,30 +228,82 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting as the command line, the environment and the README see it."""
+
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any]
+
+    @property
+    def env(self) -> str:
+        return "CHATAPP_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def is_switch(self) -> bool:
+        """On/off settings are plain flags: ``--name`` and ``--no-name``."""
+        return isinstance(self.default, bool)
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return (self.flag, "--no-" + self.flag[2:]) if self.is_switch else (self.flag,)
+
+    @property
+    def shown_default(self) -> str:
+        if self.default == ():
+            return "(none)"
+        if self.default == "":
+            return "(empty)"
+        return str(self.default)
+
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, f.default, f.metadata["help"], f.metadata["parse"]) for f in dataclasses.fields(Settings)
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Give ``parser`` one flag per setting; unset flags stay ``None``."""
+    """Give ``parser`` one flag per setting; unset flags stay ``None``, so the environment applies."""
     for s in SETTINGS:
-        parser.add_argument(s.flag, dest=s.name, default=None, help=f"{s.help} [env {s.env}]")
+        help = f"{s.help} [env {s.env}; default {s.shown_default}]".replace("%", "%%")
+        if s.is_switch:
+            parser.add_argument(s.flag, dest=s.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=help)
+        else:
+            parser.add_argument(s.flag, dest=s.name, default=None, metavar=s.name.upper(), help=help)
 
 
 def load(env: Mapping[str, str] | None = None, args: argparse.Namespace | None = None) -> Settings:
-    """Settings from defaults, then ``CHATAPP_*`` variables, then command-line flags."""
+    """Settings from defaults, then ``CHATAPP_*`` variables, then command-line flags.
+
+    Raises :class:`SettingError` naming the variable or flag whose value cannot be used.
+    """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     for s in SETTINGS:
         raw = getattr(args, s.name, None) if args is not None else None
+        if isinstance(raw, bool):  # a switch given on the command line: already a value
+            values[s.name] = raw
+            continue
+        source = f"{s.flag} {raw!r}"
         if raw is None:
             raw = env.get(s.env)
+            source = f"{s.env}={raw!r}"
         if raw is None:
             continue
         try:
             values[s.name] = s.parse(raw)
         except ValueError as exc:
-            raise SystemExit(f"chatapp: bad value for {s.env} / {s.flag}: {raw!r} ({exc})") from None
-    settings = Settings(**values)
-    if settings.synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
-        raise SystemExit("chatapp: CHATAPP_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
-    return settings
+            raise SettingError(f"bad {source}: {exc}") from None
+    return Settings(**values)
 
 
 def describe(name: str) -> Setting:

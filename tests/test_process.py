@@ -14,9 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from .server import ServerProcess
+from .server import UNLIMITED, ServerProcess
 
 pytestmark = pytest.mark.slow
+
+SERVER_ENV = {**UNLIMITED, "CHATAPP_LOG_LEVEL": "WARNING", "CHATAPP_ADMIN_PASSWORD": "test"}
 
 
 class LoadClient:
@@ -79,18 +81,18 @@ def stored(db: Path) -> dict[int, tuple[str, str, str]]:
 async def run_load(db: Path, sig: signal.Signals) -> tuple[list[LoadClient], int, dict[int, tuple[str, str, str]]]:
     """Six clients flood a real server; ``sig`` hits it mid-load. Returns the clients, the
     exit code and what the database holds afterwards."""
-    server = ServerProcess(db)
-    await server.start()
+    server = ServerProcess.chatapp(db, SERVER_ENV)
+    await server.astart()
     try:
         async with aiohttp.ClientSession() as session:
             clients = [LoadClient(session, server.url, f"c{i}") for i in range(6)]
             tasks = [asyncio.create_task(c.run("load", 5000)) for c in clients]
             await asyncio.wait_for(clients[0].enough.wait(), 30)
             server.signal(sig)
-            code = await server.wait(timeout=20)
+            code = await server.await_exit(20)
             await asyncio.wait_for(asyncio.gather(*tasks), 20)
     finally:
-        server.stop()
+        server.kill()
     return clients, code, stored(db)
 
 
@@ -118,8 +120,8 @@ async def test_sigkill_under_load_keeps_the_database_sound_and_everything_anyone
 async def test_a_restart_keeps_the_history(tmp_path: Path) -> None:
     db = tmp_path / "chat.db"
     for round_ in range(2):
-        server = ServerProcess(db)
-        await server.start()
+        server = ServerProcess.chatapp(db, SERVER_ENV)
+        await server.astart()
         try:
             async with aiohttp.ClientSession() as session:
                 async with session.ws_connect(f"{server.url}/ws/keep") as ws:
@@ -130,9 +132,9 @@ async def test_a_restart_keeps_the_history(tmp_path: Path) -> None:
                 async with session.get(f"{server.url}/rooms/keep") as r:
                     page = await r.text()
             server.signal(signal.SIGTERM)
-            assert await server.wait(timeout=20) == 0
+            assert await server.await_exit(20) == 0
         finally:
-            server.stop()
+            server.kill()
     assert "round 0" in page and "round 1" in page
 
 

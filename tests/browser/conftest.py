@@ -1,8 +1,9 @@
 """Browser-test fixtures: Chromium through Playwright, the real server as a subprocess, a cuttable relay.
 
 One Chromium runs for the whole session (launching it costs about a second); every test
-gets a fresh browser context, its own server process on a free port and its own SQLite
-file under ``tmp_path``. Chromium is found by path because Playwright's own browser
+gets a fresh browser context, its own server process on a free port (started by
+:class:`tests.server.ServerProcess`, as every test and the benchmark start one) and its own
+SQLite file under ``tmp_path``. Chromium is found by path because Playwright's own browser
 download is not reachable from these machines. Without a Chromium the tests skip with a
 reason, except under CI (``CI`` set), where a missing browser is a failure.
 
@@ -18,12 +19,8 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ..server import UNLIMITED, ServerProcess
 
 try:
     from playwright.sync_api import (
@@ -49,8 +48,7 @@ except ImportError:  # pragma: no cover - only on a machine installed without th
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 ADMIN_PASSWORD = "correct horse battery staple"
-START_TIMEOUT = 15.0
-STOP_TIMEOUT = 15.0
+SERVER_ENV = {**UNLIMITED, "CHATAPP_ADMIN_PASSWORD": ADMIN_PASSWORD, "CHATAPP_SHUTDOWN_TIMEOUT": "4"}
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 CHROMIUM_ARGS = [
     "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
@@ -156,86 +154,12 @@ def page(browsers: Browsers) -> Page:
 
 # ---------------------------------------------------------------- the server
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+class ChatServer(ServerProcess):
+    """``python -m chatapp`` on a fixed port and database file; stoppable, restartable, seedable.
 
-
-class ChatServer:
-    """``python -m chatapp`` on a fixed port and database file; stoppable and restartable."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.db = tmp_path / "chat.db"
-        self.log_path = tmp_path / "server.log"
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.extra_env = env or {}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: Any = None
-
-    def start(self) -> None:
-        assert self.proc is None, "already running"
-        env = {
-            **os.environ,
-            "CHATAPP_MSG_RATE": "0",
-            "CHATAPP_MAX_CONNECTIONS_PER_IP": "0",
-            "CHATAPP_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "CHATAPP_SHUTDOWN_TIMEOUT": "4",
-            **self.extra_env,
-        }
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatapp", "--port", str(self.port), "--db", str(self.db)],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        try:
-            self.wait_healthy()
-        except BaseException:
-            proc, self.proc = self.proc, None
-            proc.kill()
-            proc.wait()
-            self._log.close()
-            raise
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the server was not healthy within {START_TIMEOUT}s:\n{self.log()}")
-            # Polling the port has no event to wait on; 50 ms keeps start-up latency low.
-            time.sleep(0.05)
-
-    def stop(self) -> int:
-        """SIGTERM, then wait: a graceful shutdown must end on its own, with status 0."""
-        assert self.proc is not None, "not running"
-        proc, self.proc = self.proc, None
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise AssertionError(f"the server ignored SIGTERM for {STOP_TIMEOUT}s:\n{self.log()}") from None
-        finally:
-            self._log.close()
-        return code
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
+    :meth:`stop` sends SIGTERM and returns the exit status: a graceful shutdown must end on
+    its own, with status 0.
+    """
 
     def seed(self, room: str, user: str, texts: Sequence[str]) -> list[dict[str, Any]]:
         """Post ``texts`` over a plain WebSocket and return the stored chat frames, in order.
@@ -279,13 +203,12 @@ class ChatServer:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ChatServer]:
-    s = ChatServer(tmp_path)
+    s = ChatServer.chatapp(tmp_path / "chat.db", SERVER_ENV, log_path=tmp_path / "server.log", cwd=ROOT)
     s.start()
     yield s
     # Captured by pytest and shown only when the test fails.
     print(f"---- server log ({s.log_path}) ----\n{s.log()}")
-    if s.proc is not None:
-        assert s.stop() == 0, f"the server did not exit cleanly on SIGTERM:\n{s.log()}"
+    assert s.stop() == 0, f"the server did not exit cleanly on SIGTERM:\n{s.log(40)}"
 
 
 # ---------------------------------------------------------------- the relay
