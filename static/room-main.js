@@ -1,0 +1,82 @@
+// The room page: live messages over a WebSocket, with resume, an outbox and older history.
+// This module wires the others together and says what each frame from the server means.
+//
+// Loaded as <script type="module"> from its versioned URL (asset() in templates/room.html).
+// The modules it imports are named relatively ("./room-socket.js"), so they load without a
+// version: an import map could carry versions, but it is an inline script, which the
+// strict CSP forbids. The files sit flat in static/ because the package ships only the
+// files at the top of static/ (setup.cfg: chatapp.static = *).
+
+import { applyRoomState, roomCleared, roomDeleted } from "./room-moderation.js";
+import { focusComposer, giveBack, setupComposer } from "./room-composer.js";
+import { setupHistory } from "./room-history.js";
+import { setupName, userName } from "./room-name.js";
+import { notice, setupAlerts, showAlert } from "./room-notify.js";
+import { Outbox } from "./room-outbox.js";
+import { clearTyping, markPresenceStale, showPresence, showTyping } from "./room-presence.js";
+import { RoomSocket } from "./room-socket.js";
+import { addMessage, lastId, markMine, removeMessage, scrollToBottom, setupTimeline } from "./room-timeline.js";
+
+const data = document.body.dataset;
+const maxMessage = parseInt(data.maxMessage, 10) || 4000;
+const maxUser = parseInt(data.maxUser, 10) || 32;
+
+function socketQuery() {
+  const params = new URLSearchParams();
+  if (userName()) params.set("user", userName());
+  params.set("after", String(lastId()));  // resume: whatever came after the last one on screen
+  return params;
+}
+
+const socket = new RoomSocket({
+  path: data.wsPath,
+  query: socketQuery,
+  onOpen: () => outbox.flush(),
+  onFrame: handle,
+  onLost: markPresenceStale,
+  onDeleted: roomDeleted,
+});
+const outbox = new Outbox(document.getElementById("pending"), socket);
+
+function received(frame) {
+  const own = !!(frame.client_id && outbox.settle(frame.client_id));
+  // Follow our own message down, unless more of ours are still on their way.
+  addMessage(frame, own && outbox.size === 0);
+  clearTyping(frame.user);
+}
+
+function refused(frame) {
+  const item = frame.client_id ? outbox.settle(frame.client_id) : null;
+  if (item) giveBack(item.message);
+  showAlert(frame.detail || "Something went wrong.");
+}
+
+// The frames of docs/protocol.md.
+function handle(frame) {
+  switch (frame.type) {
+    case "chat": received(frame); break;
+    case "error": refused(frame); break;
+    case "delete": removeMessage(frame.id); break;
+    case "presence": showPresence(frame); break;
+    case "typing": showTyping(frame.user); break;
+    case "room": applyRoomState(frame); break;
+    case "clear": roomCleared(); break;
+    case "lagged": notice("Catching up…"); break;
+    default: break;  // newer servers may send frames this page does not know
+  }
+}
+
+setupAlerts();
+setupName(maxUser, {
+  onChange: () => { markMine(); socket.reconnect(); },
+  onDone: () => focusComposer(),
+});
+setupTimeline();
+setupHistory(data.historyPath);
+setupComposer({
+  maxMessage,
+  send: (text) => { outbox.add(text, userName()); scrollToBottom(); },
+  ping: () => socket.send({ type: "typing" }),
+});
+focusComposer({ onlyWithKeyboard: true });
+socket.start();

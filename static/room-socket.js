@@ -1,0 +1,109 @@
+// The room's WebSocket: connecting, resuming after the last message on screen, and
+// reconnecting with backoff when the connection drops. It owns the status badge in the
+// top bar; what the frames mean is for the page (room-main.js) to say.
+
+import { notice } from "./room-notify.js";
+
+const GOING_AWAY = 1001;      // the server is shutting down
+const POLICY = 1008;          // the page lagged behind, or flooded (docs/protocol.md)
+const ROOM_DELETED = 4000;    // an admin deleted the room: never reconnect on our own
+const FIRST_DELAY_MS = 500;
+const MAX_DELAY_MS = 15000;
+const LAGGED_RETRY_MS = 100;
+
+const statusEl = document.getElementById("status");
+
+function setStatus(state, label) {
+  statusEl.dataset.state = state;
+  statusEl.textContent = label;
+}
+
+// Doubling, capped, and jittered by ±25% so a restarted server is not met by every page
+// in the same millisecond.
+function backoff(attempt) {
+  return Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (attempt - 1)) * (0.75 + Math.random() / 2);
+}
+
+export class RoomSocket {
+  #ws = null;          // the current socket; null while waiting to reconnect
+  #attempt = 0;        // failed connections in a row
+  #timer = null;
+
+  // path: the socket's path; query(): its parameters, asked afresh for every attempt so a
+  // reconnect resumes after the last message on screen, under the current name.
+  constructor({ path, query, onOpen, onFrame, onLost, onDeleted }) {
+    Object.assign(this, { path, query, onOpen, onFrame, onLost, onDeleted });
+  }
+
+  get open() {
+    return this.#ws !== null && this.#ws.readyState === WebSocket.OPEN;
+  }
+
+  start() {
+    this.#connect();
+    // The browser knows before a reconnect timer does that the network is back.
+    window.addEventListener("online", () => { if (!this.#ws) this.#connect(); });
+  }
+
+  // A fresh socket at once, e.g. under a new name, so the room sees the change now.
+  reconnect() {
+    if (!this.#ws) return;  // a reconnect is already scheduled, and will use the new query
+    const old = this.#ws;
+    this.#ws = null;  // its close event must not count as a lost connection
+    old.close(1000, "name changed");
+    this.#connect();
+  }
+
+  // True if the frame went out; false if there is no open socket to carry it.
+  send(frame) {
+    if (!this.open) return false;
+    this.#ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  #connect() {
+    clearTimeout(this.#timer);
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const retrying = this.#attempt > 0;
+    setStatus(retrying ? "reconnecting" : "connecting", retrying ? "reconnecting…" : "connecting…");
+    const socket = new WebSocket(scheme + location.host + this.path + "?" + this.query().toString());
+    this.#ws = socket;
+    socket.addEventListener("open", () => this.#opened());
+    socket.addEventListener("message", (event) => this.#received(event.data));
+    socket.addEventListener("close", (event) => {
+      if (this.#ws === socket) this.#closed(event.code);
+    });
+  }
+
+  #opened() {
+    if (this.#attempt) notice("Reconnected.");
+    this.#attempt = 0;
+    setStatus("online", "online");
+    this.onOpen();
+  }
+
+  #received(data) {
+    let frame;
+    try { frame = JSON.parse(data); } catch (e) { return; }  // not ours to guess at
+    this.onFrame(frame);
+  }
+
+  #closed(code) {
+    this.#ws = null;
+    this.onLost();
+    if (code === ROOM_DELETED) {
+      setStatus("offline", "room deleted");
+      this.onDeleted();
+      return;
+    }
+    this.#attempt += 1;
+    setStatus("reconnecting", "reconnecting…");
+    if (this.#attempt === 1) {
+      notice(code === GOING_AWAY ? "The server is restarting; reconnecting…" : "Connection lost; reconnecting…");
+    }
+    // A page closed for lagging catches up best by resuming at once; if that fails too,
+    // or the page was flooding, it waits like any other.
+    const delay = code === POLICY && this.#attempt === 1 ? LAGGED_RETRY_MS : backoff(this.#attempt);
+    this.#timer = setTimeout(() => this.#connect(), delay);
+  }
+}
