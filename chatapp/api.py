@@ -6,21 +6,10 @@ from aiohttp import web
 
 from .keys import STORE
 from .models import dumps
-from .protocol import as_id
-from .views import room_or_404
+from .params import int_param, room_or_404
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-
-
-def int_param(request: web.Request, name: str) -> int | None:
-    """An optional integer query parameter; anything else is a 400 (JSON under /api/,
-    by the errors middleware)."""
-    raw = request.query.get(name, "")
-    value = as_id(raw)
-    if raw and value is None:
-        raise web.HTTPBadRequest(text=f"{name} must be a non-negative integer")
-    return value
 
 
 async def history(request: web.Request) -> web.Response:

@@ -1,18 +1,19 @@
-"""Export and import of a room's history as NDJSON: one chat frame per line, oldest first.
+"""Moving history in and out: NDJSON export and import of a room, and the online backup.
 
-Each line is exactly what the socket sends (:meth:`chatapp.models.Message.frame`), so an
-export can be read by anything that speaks the protocol. The HTTP export streams page by
-page (by id) from the read connection, for the logged-in operator only. The command-line
-export and import open the database file with the standard ``sqlite3`` module and work
-while the server runs: WAL lets them read beside it, and the import writes in short
-transactions that wait (busy timeout) for the server's writer rather than fail.
+An export is one chat frame per line, oldest first, exactly what the socket sends
+(:meth:`chatapp.models.Message.frame`), so anything that speaks the protocol can read it.
+The HTTP export streams page by page for the logged-in operator; the command-line
+``export``, ``import`` and ``backup`` open the database through :mod:`chatapp.storage` on
+their own and work beside a running server (WAL lets them read; the import writes in
+short transactions that wait for the server's writer rather than fail). An import is
+checked whole before anything is written: every line a chat frame the socket would have
+accepted, every ``ts`` a real instant, every line of bounded length.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,20 +22,20 @@ from typing import IO, Any
 import orjson
 from aiohttp import web
 
-from . import auth, protocol
+from . import protocol
+from .admin import require_operator
 from .keys import STORE
 from .models import Message
-from .store import migrate_file
-from .views import room_or_404
+from .params import room_or_404
+from .storage import BackupReport, Busy, NewRow, Storage, StorageError, open_storage, utc_instant
 
 log = logging.getLogger(__name__)
 
-PAGE = 1000  # messages read per query: memory stays flat however long the history
 IMPORT_BATCH = 500  # rows per write transaction: the server's writer waits at most this long
 BUSY_TIMEOUT_MS = 10_000
-
-_COLUMNS = "id, room, user, body, ts, client_id"
-_TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
+# The longest line a valid export can have: a 4,000-character message written as JSON
+# escapes is 48 KB. Longer lines are refused without being read whole.
+MAX_LINE = 128 * 1024
 
 
 class ExportError(Exception):
@@ -47,11 +48,17 @@ def ndjson_line(message: Message) -> bytes:
 
 async def export_room(request: web.Request) -> web.StreamResponse:
     """``GET /api/rooms/{room}/export``: the room's whole history, streamed as NDJSON."""
-    await auth.require_admin(request)
+    await require_operator(request)
     room = room_or_404(request)
     store = request.app[STORE]
     if await store.room(room) is None:
         raise web.HTTPNotFound(text=f"There is no room named {room}.")
+    pages = store.export(room)
+    try:
+        first = await anext(pages, None)
+    except Busy:
+        raise web.HTTPServiceUnavailable(text="Too many exports and searches are running; try again shortly.",
+                                         headers={"Retry-After": "5"}) from None
     response = web.StreamResponse(headers={
         "Content-Type": "application/x-ndjson; charset=utf-8",
         # Room names are letters, digits, - and _: safe in a header as they are.
@@ -59,14 +66,13 @@ async def export_room(request: web.Request) -> web.StreamResponse:
         "Cache-Control": "no-store",
     })
     await response.prepare(request)
-    after = 0
-    while True:
-        messages, more = await store.after(room, after, PAGE)
-        if messages:
-            await response.write(b"".join(ndjson_line(m) for m in messages))
-            after = messages[-1].id
-        if not more:
-            break
+    try:
+        if first is not None:
+            await response.write(b"".join(ndjson_line(m) for m in first))
+            async for messages in pages:
+                await response.write(b"".join(ndjson_line(m) for m in messages))
+    finally:
+        await pages.aclose()  # gives the slow-lane connection back, however the stream ended
     await response.write_eof()
     return response
 
@@ -75,30 +81,13 @@ def setup_export(app: web.Application) -> None:
     app.router.add_get("/api/rooms/{room}/export", export_room, name="export")
 
 
-# The command line: plain sqlite3 on the database file.
+# The command line: a storage of its own, beside the server's.
 
-def open_db(path: str, *, create: bool = False) -> sqlite3.Connection:
-    if not create and not Path(path).is_file():
-        raise ExportError(f"no database at {path}")
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    return conn
-
-
-def iter_room(conn: sqlite3.Connection, room: str) -> Iterator[Message]:
-    """Every message of ``room``, oldest first, a page at a time."""
-    after = 0
-    while True:
-        rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
-            (room, after, PAGE),
-        ).fetchall()
-        for r in rows:
-            yield Message(int(r[0]), r[1], r[2], r[3], r[4], r[5])
-        if len(rows) < PAGE:
-            return
-        after = int(rows[-1][0])
+async def _open(db: str, create: bool = False) -> Storage:
+    try:
+        return await open_storage(db, busy_timeout_ms=BUSY_TIMEOUT_MS, create=create)
+    except StorageError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def export_to(db: str, room: str, out: IO[bytes]) -> int:
@@ -106,27 +95,35 @@ def export_to(db: str, room: str, out: IO[bytes]) -> int:
     name = protocol.normalise_room(room)
     if name is None:
         raise ExportError(f"not a room name: {room!r}")
-    conn = open_db(db)
+    return asyncio.run(_export(db, name, out))
+
+
+async def _export(db: str, room: str, out: IO[bytes]) -> int:
+    store = await _open(db)
     try:
-        if conn.execute("SELECT 1 FROM rooms WHERE name = ?", (name,)).fetchone() is None:
-            raise ExportError(f"there is no room named {name}")
+        if await store.room(room) is None:
+            raise ExportError(f"there is no room named {room}")
         count = 0
-        for message in iter_room(conn, name):
-            out.write(ndjson_line(message))
-            count += 1
+        async for messages in store.export(room):
+            out.write(b"".join(ndjson_line(m) for m in messages))
+            count += len(messages)
         out.flush()
         return count
     finally:
-        conn.close()
+        await store.close()
 
 
-@dataclass(frozen=True)
-class Row:
-    room: str
-    user: str
-    body: str
-    ts: str
-    client_id: str | None
+def backup(db: str, dest: str, *, force: bool = False) -> BackupReport:
+    """A consistent, checked copy of the live database at ``dest``."""
+    return asyncio.run(_backup(db, Path(dest), force))
+
+
+async def _backup(db: str, dest: Path, force: bool) -> BackupReport:
+    store = await _open(db)
+    try:
+        return await store.backup(dest, force=force)
+    finally:
+        await store.close()
 
 
 @dataclass(frozen=True)
@@ -138,7 +135,7 @@ class ImportReport:
         return f"imported {self.imported} messages, skipped {self.skipped} already present"
 
 
-def parse_line(line: bytes, number: int) -> Row:
+def parse_line(line: bytes, number: int) -> NewRow:
     """One NDJSON line as a row to insert, or ExportError naming the line and the problem."""
     def bad(why: str) -> ExportError:
         return ExportError(f"line {number}: {why}")
@@ -162,15 +159,23 @@ def parse_line(line: bytes, number: int) -> Row:
         client_id = protocol.clean_client_id(frame.get("client_id"))
     except protocol.ProtocolError as exc:
         raise bad(exc.detail) from None
-    ts = frame.get("ts")
-    if not isinstance(ts, str) or not _TS.match(ts):
-        raise bad("ts must be an ISO 8601 UTC time like 2024-05-01T12:00:00.000Z")
-    return Row(name, user, body, ts, client_id)
+    raw_ts = frame.get("ts")
+    ts = utc_instant(raw_ts) if isinstance(raw_ts, str) else None
+    if ts is None:
+        raise bad("ts must be a real UTC time like 2024-05-01T12:00:00.000Z")
+    return NewRow(name, user, body, ts, client_id)
 
 
-def _rows(path: Path) -> Iterator[Row]:
+def _rows(path: Path) -> Iterator[NewRow]:
     with path.open("rb") as f:
-        for number, line in enumerate(f, 1):
+        number = 0
+        while True:
+            line = f.readline(MAX_LINE + 1)
+            if not line:
+                return
+            number += 1
+            if len(line) > MAX_LINE:
+                raise ExportError(f"line {number}: longer than {MAX_LINE} bytes; no export has such lines")
             if line.strip():
                 yield parse_line(line, number)
 
@@ -187,48 +192,22 @@ def import_from(db: str, path: str) -> ImportReport:
         raise ExportError(f"no file at {path}")
     for _ in _rows(source):
         pass
-    migrate_file(db)  # a fresh install can be seeded from an export
-    conn = open_db(db)
+    return asyncio.run(_import(db, source))
+
+
+async def _import(db: str, source: Path) -> ImportReport:
+    store = await _open(db, create=True)  # a fresh install can be seeded from an export
     imported = skipped = 0
     try:
-        batch: list[Row] = []
+        batch: list[NewRow] = []
         for row in _rows(source):
             batch.append(row)
             if len(batch) >= IMPORT_BATCH:
-                added = _insert(conn, batch)
+                added = await store.import_rows(batch)
                 imported, skipped, batch = imported + added, skipped + len(batch) - added, []
         if batch:
-            added = _insert(conn, batch)
+            added = await store.import_rows(batch)
             imported, skipped = imported + added, skipped + len(batch) - added
     finally:
-        conn.close()
+        await store.close()
     return ImportReport(imported, skipped)
-
-
-def _insert(conn: sqlite3.Connection, batch: list[Row]) -> int:
-    # IMMEDIATE: take the write lock up front (waiting out the server's writer) rather
-    # than fail halfway when a read transaction cannot be upgraded.
-    rooms = sorted({r.room for r in batch})
-    conn.execute("BEGIN IMMEDIATE")
-    added = 0
-    try:
-        for r in batch:
-            cursor = conn.execute(
-                "INSERT INTO messages (room, user, body, ts, client_id) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (r.room, r.user, r.body, r.ts, r.client_id),
-            )
-            added += cursor.rowcount
-        # The count trigger set last_message_at to the last row inserted, which for old
-        # history is in the past: put back the newest time the room really has.
-        conn.execute(
-            "UPDATE rooms SET last_message_at = "
-            "(SELECT max(ts) FROM messages WHERE messages.room = rooms.name) "
-            f"WHERE name IN ({','.join('?' * len(rooms))})",
-            rooms,
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return added

@@ -6,10 +6,10 @@ from aiohttp import web
 
 from .hub import Hub
 from .settings import Settings
-from .store import Store
-from .writer import Writer
+from .storage import Storage
+from .writer import BatchWriter
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
-WRITER = web.AppKey("writer", Writer)
+STORE = web.AppKey("store", Storage)
+WRITER = web.AppKey("writer", BatchWriter)
 HUB = web.AppKey("hub", Hub)

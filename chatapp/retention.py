@@ -2,7 +2,7 @@
 
 A room keeps its messages forever unless ``rooms.retention_days`` is set (the admin sets
 it); then, every :data:`INTERVAL` seconds, messages whose ``ts`` is older than that many
-days are deleted, :data:`CHUNK` rows per statement, through the write connection. The
+days are deleted, :data:`CHUNK` rows per statement, on the write connection. The
 triggers keep the room's count and the search index in step, so history and search
 follow without anything else to do. People with the room open keep what is already on
 their screen until they reload.
@@ -19,7 +19,7 @@ from aiohttp import web
 
 from .keys import STORE
 from .models import iso_utc
-from .store import Store
+from .storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -27,23 +27,16 @@ INTERVAL = 300.0  # seconds between passes: retention is by days, minutes late i
 CHUNK = 1000  # rows per DELETE: each one holds the write connection only briefly
 
 
-async def run_once(store: Store, now: dt.datetime | None = None) -> int:
+async def run_once(store: Storage, now: dt.datetime | None = None) -> int:
     """One pass over every room with a retention period; returns how many messages went."""
     now = now or dt.datetime.now(dt.UTC)
-    rooms = await store.reader.execute_fetchall(
-        "SELECT name, retention_days FROM rooms WHERE retention_days > 0")
     deleted = 0
-    for name, days in rooms:
-        cutoff = iso_utc(now - dt.timedelta(days=int(days)))
+    for name, days in await store.retention_rooms():
+        cutoff = iso_utc(now - dt.timedelta(days=days))
         while True:
-            # The (room, ts) index finds exactly the old rows, however they were inserted.
-            rows = list(await store.writer.execute_fetchall(
-                "DELETE FROM messages WHERE id IN "
-                "(SELECT id FROM messages WHERE room = ? AND ts < ? LIMIT ?) RETURNING id",
-                (name, cutoff, CHUNK),
-            ))
-            deleted += len(rows)
-            if len(rows) < CHUNK:
+            n = await store.delete_older(name, cutoff, CHUNK)
+            deleted += n
+            if n < CHUNK:
                 break
         log.debug("retention: room %s keeps messages since %s", name, cutoff)
     if deleted:
@@ -54,7 +47,7 @@ async def run_once(store: Store, now: dt.datetime | None = None) -> int:
 class Retention:
     """The periodic task; ``passes`` counts finished passes so tests can wait for one."""
 
-    def __init__(self, store: Store, interval: float = INTERVAL,
+    def __init__(self, store: Storage, interval: float = INTERVAL,
                  clock: Callable[[], dt.datetime] | None = None) -> None:
         self.store = store
         self.interval = interval

@@ -1,11 +1,10 @@
-"""Full-text search: the queries over ``messages_fts``, the JSON API and the ``/search`` page.
+"""Full-text search: parsing a query, the JSON API and the ``/search`` page.
 
-The index (``migrations/0003_search.sql``) holds each message folded (accents off) and
-the trigram tokenizer folds case, so a query is folded the same way and then matched as
-one FTS5 string literal: whatever people type — quotes, ``AND``, ``NEAR(``, ``*`` — is
-text to find, never query syntax. Trigram cannot match fewer than three characters, so
-one- and two-character queries (a CJK word is often two) scan the folded text of the
-most recent messages with LIKE instead, newest first, stopping at the limit.
+A query is folded (accents off, see :mod:`chatapp.textnorm`) as the index holds text and
+handed to :meth:`chatapp.storage.Storage.search`, which treats it as text to find, never
+as query syntax. Searches are the most expensive thing a visitor can ask for, so they are
+bounded three ways: per client address (a token bucket), in how many run at once (the
+storage's slow lane: past it, 503 with Retry-After) and in time (a budget per query).
 
 Highlighting happens here too, on the original text: the page gets pieces marked as
 match or not, and the template escapes each one, so a message can never inject markup.
@@ -15,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -24,10 +22,12 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from . import protocol, textnorm
-from .api import int_param
-from .keys import STORE
+from .keys import SETTINGS, STORE
 from .models import dumps
-from .store import Store
+from .netutil import client_addr
+from .params import int_param
+from .ratelimit import PerAddress
+from .storage import Busy, Hit, QueryRefused, TooSlow
 
 log = logging.getLogger(__name__)
 
@@ -35,32 +35,24 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 # Longer than any message can be (4,000), with room for the folding to add a little.
 MAX_QUERY = 1000
-# Trigram needs three characters; shorter queries scan this many of the newest ids.
-SHORT_QUERY_WINDOW = 200_000
+RETRY_AFTER = 2  # seconds to wait when refused
 # Characters of context shown either side of the first match on the page.
 CONTEXT = 80
 
 # Messages can never contain these (see protocol), so a query with them finds nothing.
 _NEVER_IN_MESSAGES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
-_COLUMNS = "m.id, m.room, m.user, m.body, m.ts"
-
 
 class BadQuery(ValueError):
     """The query or a filter cannot be searched for; the message says why."""
 
 
-@dataclass(frozen=True)
-class Hit:
-    id: int
-    room: str
-    user: str
-    message: str
-    ts: str
+class SearchUnavailable(Exception):
+    """Not now: too many searches from this address (429) or in all (503); says when to come back."""
 
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "room": self.room, "user": self.user,
-                "message": self.message, "ts": self.ts}
+    def __init__(self, detail: str, status: int) -> None:
+        super().__init__(detail)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -70,15 +62,6 @@ class Query:
     room: str | None
     user: str | None
     limit: int
-
-
-def fts_literal(text: str) -> str:
-    """``text`` as one FTS5 string: inside double quotes only ``"`` is special, doubled."""
-    return '"' + text.replace('"', '""') + '"'
-
-
-def like_pattern(text: str) -> str:
-    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
 
 
 def parse_query(q: str | None, room: str | None = None, user: str | None = None,
@@ -106,37 +89,27 @@ def parse_query(q: str | None, room: str | None = None, user: str | None = None,
     return Query(text, folded, room_name, user_name, size)
 
 
-async def run(store: Store, query: Query) -> list[Hit]:
-    """Matching messages, newest first."""
-    filters, params = "", []
-    if query.room is not None:
-        filters += " AND m.room = ?"
-        params.append(query.room)
-    if query.user is not None:
-        filters += " AND m.user = ?"
-        params.append(query.user)
-    if len(query.folded) >= 3:
-        sql = (f"SELECT {_COLUMNS} FROM messages_fts AS f JOIN messages AS m ON m.id = f.rowid "
-               f"WHERE messages_fts MATCH ?{filters} ORDER BY f.rowid DESC LIMIT ?")
-        args: list[object] = [fts_literal(query.folded), *params, query.limit]
-    else:
-        # CROSS JOIN keeps messages outside, so a room filter walks its (room, id) index
-        # newest first and each candidate's folded text is one rowid lookup away.
-        sql = (f"SELECT {_COLUMNS} FROM messages AS m CROSS JOIN messages_fts AS f "
-               "ON f.rowid = m.id "
-               "WHERE m.id > (SELECT coalesce(max(id), 0) FROM messages) - ?"
-               f"{filters} AND f.body_norm LIKE ? ESCAPE '\\' ORDER BY m.id DESC LIMIT ?")
-        args = [SHORT_QUERY_WINDOW, *params, like_pattern(query.folded), query.limit]
+LIMITER = web.AppKey("search_limiter", PerAddress)
+
+
+async def run(request: web.Request, query: Query) -> list[Hit]:
+    """Matching messages, newest first; SearchUnavailable or BadQuery when they cannot be had."""
+    if not request.app[LIMITER].allow(client_addr(request, request.app[SETTINGS])):
+        raise SearchUnavailable("You are searching too fast; wait a few seconds.", 429)
     try:
-        rows = await store.reader.execute_fetchall(sql, args)
-    except sqlite3.OperationalError as exc:
-        # The query is one quoted string, so FTS5 should never reject it; if some input
-        # still trips it, that is the query's fault, not the server's.
-        if "fts5" not in str(exc):
-            raise
-        log.warning("search query rejected by FTS5: %s", exc)
-        raise BadQuery("That search could not be run; try other words.") from None
-    return [Hit(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+        return await request.app[STORE].search(query.folded, query.room, query.user, query.limit)
+    except Busy:
+        raise SearchUnavailable("The server is busy with other searches; try again in a moment.",
+                                503) from None
+    except TooSlow:
+        raise BadQuery("That search took too long; try longer or more specific words.") from None
+    except QueryRefused as exc:
+        raise BadQuery(str(exc)) from None
+
+
+def _unavailable(exc: SearchUnavailable) -> web.HTTPException:
+    kind = web.HTTPTooManyRequests if exc.status == 429 else web.HTTPServiceUnavailable
+    return kind(text=str(exc), headers={"Retry-After": str(RETRY_AFTER)})
 
 
 def highlight(text: str, query: str, context: int = CONTEXT) -> list[tuple[str, bool]]:
@@ -186,9 +159,11 @@ async def api_search(request: web.Request) -> web.Response:
     try:
         query = parse_query(request.query.get("q"), request.query.get("room"),
                             request.query.get("user"), int_param(request, "limit"))
-        hits = [] if query is None else await run(request.app[STORE], query)
+        hits = [] if query is None else await run(request, query)
     except BadQuery as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
+    except SearchUnavailable as exc:
+        raise _unavailable(exc) from None
     return web.json_response({"results": [h.as_json() for h in hits]}, dumps=dumps)
 
 
@@ -203,19 +178,21 @@ async def search_page(request: web.Request) -> web.Response:
     status = 200
     if q.strip():
         try:
-            limit = request.query.get("limit", "")
-            query = parse_query(q, room, user,
-                                int(limit) if limit.isdigit() and len(limit) < 6 else None)
-            hits = [] if query is None else await run(request.app[STORE], query)
+            query = parse_query(q, room, user, int_param(request, "limit"))
+            hits = [] if query is None else await run(request, query)
             context["results"] = [(h, highlight(h.message, q.strip())) for h in hits]
         except BadQuery as exc:
             context["error"] = str(exc)
             status = 400
+        except SearchUnavailable as exc:
+            raise _unavailable(exc) from None
     response = aiohttp_jinja2.render_template("search.html", request, context)
     response.set_status(status)
     return response
 
 
 def setup_search(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    app[LIMITER] = PerAddress(settings.search_rate, settings.search_burst)
     app.router.add_get("/api/search", api_search, name="api_search")
     app.router.add_get("/search", search_page, name="search")

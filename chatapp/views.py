@@ -6,15 +6,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from . import protocol
-from .keys import HUB, SETTINGS, STORE
+from .keys import HUB, SETTINGS, STORE, WRITER
 from .models import Message
-
-
-def room_or_404(request: web.Request) -> str:
-    room = protocol.normalise_room(request.match_info["room"])
-    if room is None:
-        raise web.HTTPNotFound(text="Room names are 1 to 64 letters, digits, - or _.")
-    return room
+from .params import int_param, room_or_404
 
 
 @aiohttp_jinja2.template("index.html")
@@ -49,7 +43,7 @@ async def room_page(request: web.Request) -> dict[str, object]:
         raise web.HTTPMovedPermanently(location)
     store = request.app[STORE]
     size = request.app[SETTINGS].history_size
-    highlight = protocol.as_id(request.query.get("at"))
+    highlight = int_param(request, "at")
     messages: list[Message]
     if highlight is not None:
         messages = await store.around(room, highlight, size)
@@ -64,7 +58,7 @@ async def room_page(request: web.Request) -> dict[str, object]:
         "messages": messages,
         "highlight": highlight,
         "has_older": has_older,
-        "locked": room in request.app[HUB].locked,
+        "locked": request.app[WRITER].rooms.is_locked(room),
         "max_message": protocol.MAX_MESSAGE,
         "max_user": protocol.MAX_USER,
     }

@@ -1,21 +1,33 @@
-"""The single writer: every chat message is stored here, in batches, then published.
+"""The batch writer: every chat message is stored here, in batches, then published.
 
-Senders hand a message to :meth:`Writer.submit` and get a future. One task takes whatever
-has queued up while the previous commit ran and inserts it with one multi-row statement
-(one transaction, one fsync, one hop to the database thread). Only after that commit does
-it publish the batch, in id order, so whatever anyone sees is already in the history.
+Senders hand a message to :meth:`BatchWriter.submit` and get a future. One task (the
+writer task) takes whatever queued up while the previous commit ran and stores it with
+one multi-row insert (one transaction, one fsync). Only after that commit does it
+publish the batch, in id order, so whatever anyone sees is already in the history.
+
+Moderation runs through the same queue (:meth:`BatchWriter.run`): an operation queued
+after a message runs after that message is stored, and a message queued after it is
+checked against the room state it left. Whether a room takes messages is decided here,
+at commit time, by :class:`chatapp.rooms.RoomState`.
+
+When the database refuses a batch, the error decides what happens: one row's fault
+(:class:`~chatapp.storage.RowRejected`) retries the others one by one; anything else (a
+held lock, a full disk) fails the whole batch at once, so every sender hears
+``not_stored`` within about one busy timeout and the next batch tries afresh.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from .models import Message, utc_now_iso
-from .store import Store
+from .rooms import RoomState
+from .storage import NewRow, RowRejected, Storage, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +35,15 @@ log = logging.getLogger(__name__)
 # every client queue at once, so it must stay well under the send_queue setting.
 MAX_BATCH = 256
 
+T = TypeVar("T")
+
 
 class NotStored(Exception):
-    """The database refused the write; nothing was published for it."""
+    """The message was not stored and nothing was published for it; ``code`` says why."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(detail or code)
+        self.code = code
 
 
 class WriterClosed(Exception):
@@ -45,17 +63,66 @@ class _Pending:
     user: str
     body: str
     client_id: str | None
+    epoch: int | None  # the room's epoch when the sender joined; None: not tied to a socket
     future: asyncio.Future[Stored] = field(repr=False)
+
+
+@dataclass
+class _Operation:
+    run: Callable[[], Awaitable[Any]]
+    future: asyncio.Future[Any] = field(repr=False)
 
 
 Publish = Callable[[Sequence[Stored]], None]
 
+MiB = 1024 * 1024
 
-class Writer:
-    def __init__(self, store: Store, publish: Publish) -> None:
-        self._store = store
+
+class StorageCeiling:
+    """Whether the database may grow: under its ceiling, with enough free disk left.
+
+    Asked before every batch, it looks at the disk at most once a second (two ``stat``s
+    in a thread), so the message path pays nothing measurable for it.
+    """
+
+    INTERVAL = 1.0
+
+    def __init__(self, storage: Storage, max_mb: int = 0, min_free_mb: int = 0) -> None:
+        self._storage = storage
+        self.max_bytes = max_mb * MiB
+        self.min_free = min_free_mb * MiB
+        self.full = False
+        self._checked = -self.INTERVAL
+
+    async def check(self) -> bool:
+        """True when new messages must be refused."""
+        if not (self.max_bytes or self.min_free):
+            return False
+        now = time.monotonic()
+        if now - self._checked >= self.INTERVAL:
+            self._checked = now
+            try:
+                size = await self._storage.size_bytes() if self.max_bytes else 0
+                free = await self._storage.free_bytes() if self.min_free else None
+            except OSError as exc:  # cannot tell: keep the last answer
+                log.warning("could not measure the database's disk use: %s", exc)
+                return self.full
+            full = bool(self.max_bytes and size >= self.max_bytes) or (free is not None and free < self.min_free)
+            if full != self.full:
+                log.warning("storage %s: database %.1f MiB, %s free", "full, refusing new messages" if full
+                            else "has room again", size / MiB, "?" if free is None else f"{free / MiB:.0f} MiB")
+            self.full = full
+        return self.full
+
+
+class BatchWriter:
+    def __init__(self, storage: Storage, publish: Publish, rooms: RoomState,
+                 ceiling: StorageCeiling | None = None) -> None:
+        self._storage = storage
         self._publish = publish
-        self._queue: list[_Pending] = []
+        self.rooms = rooms
+        self.ceiling = ceiling or StorageCeiling(storage)
+        self._queue: list[_Pending | _Operation] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -63,16 +130,28 @@ class Writer:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="chatapp-writer")
+        self._task = asyncio.create_task(self._run(), name="chatapp-batch-writer")
 
-    def submit(self, room: str, user: str, body: str, client_id: str | None) -> asyncio.Future[Stored]:
+    def submit(self, room: str, user: str, body: str, client_id: str | None,
+               epoch: int | None = None) -> asyncio.Future[Stored]:
         if self._closed:
             raise WriterClosed()
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(room, user, body, client_id, future))
+        self._enqueue(_Pending(room, user, body, client_id, epoch, future))
+        return future
+
+    async def run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run ``operation`` in the writer task, after everything submitted before it."""
+        if self._closed:
+            raise WriterClosed()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Operation(operation, future))
+        return await future
+
+    def _enqueue(self, item: _Pending | _Operation) -> None:
+        self._queue.append(item)
         self._idle.clear()
         self._wake.set()
-        return future
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is committed and published."""
@@ -94,30 +173,86 @@ class Writer:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                head = self._queue[0]
+                if isinstance(head, _Operation):
+                    del self._queue[0]
+                    await self._operate(head)
+                    continue
+                end = 1
+                while end < len(self._queue) and end < MAX_BATCH and isinstance(self._queue[end], _Pending):
+                    end += 1
+                batch = [p for p in self._queue[:end] if isinstance(p, _Pending)]
+                del self._queue[:end]
                 try:
                     await self._commit(batch)
                 except Exception:  # the writer must outlive any one batch
                     log.exception("unexpected error while storing a batch")
                     for p in batch:
-                        _fail(p, "internal error")
+                        _fail(p, "not_stored", "internal error")
             self._idle.set()
 
+    async def _operate(self, op: _Operation) -> None:
+        try:
+            result = await op.run()
+        except Exception as exc:  # the caller gets it; the writer goes on
+            if not op.future.done():
+                op.future.set_exception(exc)
+        else:
+            if not op.future.done():
+                op.future.set_result(result)
+
     async def _commit(self, batch: list[_Pending]) -> None:
+        accepted: list[_Pending] = []
+        for p in batch:
+            why = self.rooms.refusal(p.room, p.epoch)
+            if why is None:
+                accepted.append(p)
+            else:
+                _fail(p, why)
+        if not accepted:
+            return
+        if await self.ceiling.check():
+            for p in accepted:
+                _fail(p, "storage_full")
+            return
         ts = utc_now_iso()
         try:
-            inserted = await self._store.insert_messages(
-                [(p.room, p.user, p.body, ts, p.client_id) for p in batch])
-        except sqlite3.Error as exc:
-            if len(batch) == 1:
+            inserted = await self._storage.insert_messages(
+                [NewRow(p.room, p.user, p.body, ts, p.client_id) for p in accepted])
+        except RowRejected as exc:
+            if len(accepted) == 1:
                 log.warning("message not stored: %s", exc)
-                _fail(batch[0], str(exc))
+                _fail(accepted[0], "not_stored", str(exc))
                 return
             # One bad row must not sink the others: retry them one by one.
-            log.warning("batch of %d not stored (%s); retrying one by one", len(batch), exc)
-            for p in batch:
-                await self._commit([p])
+            log.warning("batch of %d not stored (%s); retrying one by one", len(accepted), exc)
+            await self._one_by_one(accepted)
             return
+        except StorageError as exc:
+            # The database itself refused (a lock held past the busy timeout, a full disk):
+            # every row would fail the same way, so all senders hear it now.
+            log.warning("batch of %d not stored: %s", len(accepted), exc)
+            for p in accepted:
+                _fail(p, "not_stored", str(exc))
+            return
+        await self._settle(accepted, inserted)
+
+    async def _one_by_one(self, batch: list[_Pending]) -> None:
+        for i, p in enumerate(batch):
+            try:
+                inserted = await self._storage.insert_messages(
+                    [NewRow(p.room, p.user, p.body, utc_now_iso(), p.client_id)])
+            except RowRejected as exc:
+                _fail(p, "not_stored", str(exc))
+                continue
+            except StorageError as exc:
+                for rest in batch[i:]:
+                    _fail(rest, "not_stored", str(exc))
+                return
+            await self._settle([p], inserted)
+
+    async def _settle(self, batch: list[_Pending], inserted: list[Message]) -> None:
+        """Publish what was stored, answer every sender, and give retries their original."""
         # Ids follow VALUES order, so the inserted rows line up with the pending messages
         # that were not retries: a client_id already stored, or seen earlier in this batch.
         originals = {(m.room, m.client_id): m for m in inserted if m.client_id is not None}
@@ -148,19 +283,19 @@ class Writer:
         missing = {key for _, key in retries if key not in originals}
         try:
             if missing:
-                originals.update(await self._store.by_client_ids(missing))
-        except sqlite3.Error as exc:
+                originals.update(await self._storage.by_client_ids(missing))
+        except StorageError as exc:
             for p, _ in retries:
-                _fail(p, str(exc))
+                _fail(p, "not_stored", str(exc))
             return
         for p, key in retries:
             original = originals.get(key)
             if original is None:  # deleted since (by an operator): a new send stores it anew
-                _fail(p, "the original message was deleted")
+                _fail(p, "not_stored", "the original message was deleted")
             elif not p.future.done():
                 p.future.set_result(Stored(original, original.frame_text(), True))
 
 
-def _fail(p: _Pending, why: str) -> None:
+def _fail(p: _Pending, code: str, detail: str = "") -> None:
     if not p.future.done():
-        p.future.set_exception(NotStored(why))
+        p.future.set_exception(NotStored(code, detail))

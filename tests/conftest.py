@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # Rate limits off unless a test turns them on: most tests send faster than a person.
-    return Settings(db=str(tmp_path / "chat.db"), msg_rate=0, max_connections_per_ip=0,
+    return Settings(db=str(tmp_path / "chat.db"), msg_rate=0, search_rate=0, max_connections_per_ip=0,
                     heartbeat=0, admin_password="correct horse battery staple")
 
 
@@ -85,3 +86,18 @@ def ws_connect(client: TestClient[Any, Any]) -> Callable[..., Awaitable[ClientWe
         query = {k: str(v) for k, v in params.items()}
         return await client.ws_connect(f"/ws/{room}", params=query)
     return connect
+
+
+def _execute(db: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+async def db_execute(db: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run one statement on the database file from outside the app, as an operator's
+    sqlite3 shell would (in a thread, so the app keeps serving)."""
+    return await asyncio.to_thread(_execute, db, sql, params)

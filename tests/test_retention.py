@@ -14,9 +14,9 @@ from chatapp.keys import STORE, WRITER
 from chatapp.models import iso_utc as iso
 from chatapp.retention import RETENTION, Retention, run_once
 from chatapp.settings import Settings
-from chatapp.store import migrate_file
+from chatapp.storage.sqlite.connection import migrate_file
 
-from .conftest import TIMEOUT, MakeClient
+from .conftest import TIMEOUT, MakeClient, db_execute
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -34,11 +34,8 @@ def insert_old(db: str, room: str, days_ago: float, n: int, text: str = "old new
 
 
 async def set_retention(client: TestClient[Any, Any], room: str, days: int | None) -> None:
-    # What the admin's form does: one statement on the write connection.
-    await client.app[STORE].writer.execute(
-        "INSERT INTO rooms (name, created_at, retention_days) VALUES (?, ?, ?) "
-        "ON CONFLICT (name) DO UPDATE SET retention_days = excluded.retention_days",
-        (room, iso(NOW), days))
+    # What the admin's form does.
+    await client.app[STORE].set_retention(room, days)
 
 
 async def messages(client: TestClient[Any, Any], room: str) -> list[str]:
@@ -65,8 +62,7 @@ async def test_retention_deletes_old_messages_and_keeps_new_ones(
     assert await messages(client, "forever") == ["ancient 0", "ancient 1"]
     assert await search(client, "old news") == []
     assert await search(client, "ancient") == ["ancient 1", "ancient 0"]
-    rooms = {r[0]: r[1] for r in await client.app[STORE].reader.execute_fetchall(
-        "SELECT name, message_count FROM rooms")}
+    rooms = {r[0]: r[1] for r in await db_execute(settings.db, "SELECT name, message_count FROM rooms")}
     assert rooms == {"short": 3, "forever": 2}
     assert await run_once(client.app[STORE]) == 0  # nothing left to do
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from pathlib import Path
@@ -11,11 +12,12 @@ from aiohttp.test_utils import TestClient
 
 from chatapp import textnorm
 from chatapp.keys import STORE, WRITER
-from chatapp.migrate import load_migrations, migrate
 from chatapp.search import MAX_QUERY, highlight
 from chatapp.settings import Settings
+from chatapp.storage.sqlite.connection import LANE_CONNECTIONS, LANE_WAITING
+from chatapp.storage.sqlite.migrate import load_migrations, migrate
 
-from .conftest import MakeClient
+from .conftest import TIMEOUT, MakeClient, db_execute
 
 
 async def post(client: TestClient[Any, Any], body: str, room: str = "lobby",
@@ -143,8 +145,8 @@ async def test_a_deleted_message_never_shows_up(client: TestClient[Any, Any]) ->
     keep = await post(client, "secret plans, public part")
     gone = await post(client, "secret plans, private part")
     assert ids(await search(client, "secret plans")) == [gone, keep]
-    # As the admin deletes: one statement on the write connection.
-    await client.app[STORE].writer.execute("DELETE FROM messages WHERE id = ?", (gone,))
+    # As the admin deletes.
+    assert await client.app[STORE].delete_message("lobby", gone)
     assert ids(await search(client, "secret plans")) == [keep]
     assert ids(await search(client, "private")) == []
     assert ids(await search(client, "pr")) == []  # the short path reads the index too
@@ -152,10 +154,10 @@ async def test_a_deleted_message_never_shows_up(client: TestClient[Any, Any]) ->
     assert "private part" not in await page.text()
 
 
-async def test_an_edited_message_is_found_by_its_new_text_only(client: TestClient[Any, Any]) -> None:
+async def test_an_edited_message_is_found_by_its_new_text_only(
+        client: TestClient[Any, Any], settings: Settings) -> None:
     mid = await post(client, "tpyo in here")
-    await client.app[STORE].writer.execute("UPDATE messages SET body = ? WHERE id = ?",
-                                           ("typo fixed", mid))
+    await db_execute(settings.db, "UPDATE messages SET body = ? WHERE id = ?", "typo fixed", mid)
     assert ids(await search(client, "typo")) == [mid]
     assert ids(await search(client, "tpyo")) == []
 
@@ -175,13 +177,13 @@ async def test_rows_written_by_a_plain_sqlite_connection_are_indexed(
     assert ids(await search(client, "creme brulee")) == [mid]
 
 
-async def test_the_index_folds_exactly_as_the_query_side_does(client: TestClient[Any, Any]) -> None:
+async def test_the_index_folds_exactly_as_the_query_side_does(
+        client: TestClient[Any, Any], settings: Settings) -> None:
     everything = " ".join(sorted(textnorm.FOLD))
     samples = [everything, "Zoë 😀 Ǆ ǅ ǆ 東京 \u00e9\u0301", "plain ascii", "ÀÉÎÕÜ" * 800]
     for body in samples:
         mid = await post(client, body)
-        rows = await client.app[STORE].reader.execute_fetchall(
-            "SELECT body_norm FROM messages_fts WHERE rowid = ?", (mid,))
+        rows = await db_execute(settings.db, "SELECT body_norm FROM messages_fts WHERE rowid = ?", mid)
         assert next(iter(rows))[0] == textnorm.fold(body)
 
 
@@ -248,3 +250,58 @@ def test_highlight_shows_context_around_the_first_match_in_a_long_message() -> N
     assert pieces[0] == ("…", False) and pieces[-1] == ("…", False)
     assert ("needle", True) in pieces
     assert sum(len(p) for p, _ in pieces) < 60
+
+
+# ---- bounded cost: the slow lane, the time budget, the per-address limit ----------------
+
+async def test_a_room_page_answers_while_every_search_slot_is_taken(client: TestClient[Any, Any]) -> None:
+    await post(client, "something to find")
+    store = client.app[STORE]
+    release = asyncio.Event()
+    holding = 0
+    all_held = asyncio.Event()
+
+    async def hold_a_slot() -> None:
+        nonlocal holding
+        async with store._slow_lane():  # type: ignore[attr-defined]  # as a long search would
+            holding += 1
+            if holding == LANE_CONNECTIONS:
+                all_held.set()
+            await release.wait()
+
+    holders = [asyncio.create_task(hold_a_slot()) for _ in range(LANE_CONNECTIONS + LANE_WAITING)]
+    try:
+        await asyncio.wait_for(all_held.wait(), TIMEOUT)
+        refused = await client.get("/api/search", params={"q": "something"})
+        assert refused.status == 503 and refused.headers["Retry-After"].isdigit()
+        assert "error" in await refused.json()
+        page = await client.get("/search", params={"q": "something"})
+        assert page.status == 503 and "busy" in await page.text()
+        room = await client.get("/rooms/lobby")
+        assert room.status == 200 and "something to find" in await room.text()
+        history = await client.get("/api/rooms/lobby/messages")
+        assert history.status == 200
+    finally:
+        release.set()
+        await asyncio.gather(*holders)
+    assert ids(await search(client, "something")) != []
+
+
+async def test_a_search_past_its_time_budget_is_stopped_with_a_clear_answer(client: TestClient[Any, Any]) -> None:
+    writer = client.app[WRITER]
+    await asyncio.gather(*(writer.submit("lobby", "alice", f"filler text {i}", None) for i in range(3000)))
+    client.app[STORE].search_budget = 0.0  # type: ignore[attr-defined]  # every query is over budget
+    response = await client.get("/api/search", params={"q": "zq"})  # the LIKE scan: many steps
+    assert response.status == 400
+    assert "too long" in (await response.json())["detail"]
+    client.app[STORE].search_budget = 2.0  # type: ignore[attr-defined]
+    assert await search(client, "zq") == []
+
+
+async def test_one_address_searching_too_fast_is_told_to_wait(make_client: MakeClient) -> None:
+    client = await make_client(search_rate=0.01, search_burst=3)
+    for _ in range(3):
+        assert (await client.get("/api/search", params={"q": "abc"})).status == 200
+    refused = await client.get("/api/search", params={"q": "abc"})
+    assert refused.status == 429 and refused.headers["Retry-After"].isdigit()
+    assert "too fast" in (await refused.json())["detail"]

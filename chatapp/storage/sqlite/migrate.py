@@ -13,15 +13,12 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from .resources import resource_dir
+from ...resources import resource_dir
+from ..base import MigrationError
 
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-class MigrationError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,209 @@
+"""The storage interface: every question the app asks its database, typed, backend-neutral.
+
+:class:`Storage` is the one way to the database (Datasette's ``Database`` is the model).
+The SQLite backend in :mod:`chatapp.storage.sqlite` implements it; a PostgreSQL backend
+will implement the same methods. Nothing outside ``chatapp/storage/`` runs SQL, holds a
+connection or imports a driver: it calls these methods and catches these errors.
+
+Errors say what the caller can do about them: :class:`RowRejected` belongs to one row
+(the others of a batch may still be stored), :class:`Unavailable` to the whole database
+(a held lock, a full disk: fail the batch at once and try again later), :class:`Busy`
+means a bounded lane is full (answer 503 with Retry-After), :class:`TooSlow` that a query
+ran past its time budget.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncGenerator, Iterable, Sequence
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from ..models import Message, RoomSummary, iso_utc
+
+
+class StorageError(Exception):
+    """The database could not do what was asked; the message says why."""
+
+
+class RowRejected(StorageError):
+    """One row broke a rule of the schema; retrying it alone will fail again."""
+
+
+class Unavailable(StorageError):
+    """The database cannot write (or read) right now: locked, read-only, full, gone."""
+
+
+class Busy(StorageError):
+    """A bounded lane (search, export) is full; try again in a moment."""
+
+
+class TooSlow(StorageError):
+    """A query ran past its time budget and was interrupted."""
+
+
+class MigrationError(StorageError):
+    """The schema cannot be brought up to date (e.g. the database is from a newer chatapp)."""
+
+
+class BackupError(StorageError):
+    """The backup was not made; the message says why, in one line."""
+
+
+class NewRow(NamedTuple):
+    """A chat message to insert: the writer's batch is a sequence of these."""
+
+    room: str
+    user: str
+    body: str
+    ts: str
+    client_id: str | None
+
+
+class RoomStats(NamedTuple):
+    name: str
+    message_count: int
+    last_message_at: str | None
+    locked: bool
+    retention_days: int | None
+    names_24h: int
+
+
+class AuditEntry(NamedTuple):
+    id: int
+    at: str
+    action: str
+    room: str | None
+    message_id: int | None
+    client: str
+    detail: str | None
+
+
+class Hit(NamedTuple):
+    """A search result: the message as stored."""
+
+    id: int
+    room: str
+    user: str
+    message: str
+    ts: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"id": self.id, "room": self.room, "user": self.user,
+                "message": self.message, "ts": self.ts}
+
+
+class SessionRecord(NamedTuple):
+    """A live server-side session: whose it is and how long it lasts (ISO 8601 UTC times)."""
+
+    kind: str  # "operator" (members come with the accounts issue)
+    subject: str  # which one of that kind; "" for the one operator
+    created_at: str
+    last_seen_at: str
+    expires_at: str
+
+
+class BackupReport(NamedTuple):
+    path: Path
+    bytes: int
+    messages: int
+
+    def __str__(self) -> str:
+        return (f"backup written to {self.path}: {self.bytes} bytes, {self.messages} messages, "
+                "integrity ok")
+
+
+class Storage(Protocol):
+    """What the app needs from a database. Every method is safe to call concurrently."""
+
+    # ---- lifecycle ----
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+    async def size_bytes(self) -> int: ...
+    async def free_bytes(self) -> int | None:
+        """Free space where the data lives; None when the backend cannot tell."""
+        ...
+
+    # ---- messages ----
+    async def insert_messages(self, rows: Sequence[NewRow]) -> list[Message]:
+        """Insert in one transaction, skipping (room, client_id) already stored; the rows
+        inserted, by id (which is ``rows`` order)."""
+        ...
+
+    async def by_client_ids(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Message]:
+        """Stored messages for (room, client_id) pairs, as the writer sees them (read-your-writes)."""
+        ...
+
+    async def recent(self, room: str, limit: int) -> list[Message]: ...
+    async def before(self, room: str, before: int, limit: int) -> tuple[list[Message], bool]: ...
+    async def after(self, room: str, after: int, limit: int) -> tuple[list[Message], bool]: ...
+    async def around(self, room: str, at: int, limit: int) -> list[Message]: ...
+
+    # ---- rooms ----
+    async def rooms(self) -> list[RoomSummary]: ...
+    async def room(self, name: str) -> RoomSummary | None: ...
+    async def locked_rooms(self) -> set[str]: ...
+    async def set_locked(self, room: str, locked: bool) -> None: ...
+    async def set_retention(self, room: str, days: int | None) -> None: ...
+    async def delete_message(self, room: str, message_id: int) -> bool: ...
+    async def delete_some(self, room: str, limit: int) -> int:
+        """Delete up to ``limit`` of the room's oldest messages; how many went."""
+        ...
+    async def delete_room_row(self, room: str) -> None: ...
+
+    # ---- admin figures and the audit log ----
+    async def room_stats(self, since: str) -> list[RoomStats]: ...
+    async def room_stat(self, room: str, since: str) -> RoomStats | None: ...
+    async def record_audit(self, action: str, client: str, *, room: str | None = None,
+                           message_id: int | None = None, detail: str | None = None) -> None: ...
+    async def audit_entries(self, before: int | None, limit: int) -> tuple[list[AuditEntry], bool]: ...
+
+    # ---- search, export, import, retention, backup ----
+    async def search(self, folded: str, room: str | None, user: str | None, limit: int) -> list[Hit]:
+        """Messages whose folded text contains ``folded``, newest first; Busy or TooSlow."""
+        ...
+
+    def export(self, room: str) -> AsyncGenerator[list[Message], None]:
+        """The room's history, oldest first, a page at a time (a lane slot held throughout)."""
+        ...
+
+    async def import_rows(self, rows: Sequence[NewRow]) -> int:
+        """Insert old messages keeping their ``ts``; how many were new."""
+        ...
+
+    async def retention_rooms(self) -> list[tuple[str, int]]: ...
+    async def delete_older(self, room: str, cutoff: str, limit: int) -> int: ...
+    async def backup(self, dest: Path, *, force: bool = False) -> BackupReport: ...
+
+    # ---- sessions: revocable on the server (see chatapp.sessions) ----
+    # Sessions are found by ``id_hash``, the hex SHA-256 of the id the cookie carries;
+    # the id itself is never given to storage. Times are ISO 8601 UTC text (``iso_utc``).
+    async def create_session(self, id_hash: str, kind: str, subject: str, now: str,
+                             expires_at: str) -> None: ...
+    async def live_session(self, id_hash: str, now: str) -> SessionRecord | None:
+        """The session if it exists and has not expired at ``now``; one indexed read."""
+        ...
+    async def touch_session(self, id_hash: str, now: str, expires_at: str) -> None:
+        """Record a use of the session and move its expiry."""
+        ...
+    async def delete_session(self, id_hash: str) -> bool:
+        """End one session; False if it was already gone."""
+        ...
+    async def delete_sessions_of(self, kind: str, subject: str) -> int:
+        """End every session of one operator or member ("log out everywhere"); how many."""
+        ...
+    async def delete_expired_sessions(self, now: str) -> int: ...
+
+
+def utc_instant(text: str) -> str | None:
+    """``text`` as the canonical wire time (``2024-05-01T12:00:00.000Z``), or None when it
+    is not a real UTC instant. Stored times must sort as text, so every one goes through here."""
+    if not text.endswith("Z") or "T" not in text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text[:-1] + "+00:00")
+    except ValueError:
+        return None
+    if when.year < 1970:
+        return None
+    return iso_utc(when)

@@ -1,0 +1,92 @@
+"""Search and export on SQLite: the slow lane's queries.
+
+The index (``migrations/0003_search.sql``) holds each message folded (accents off) and
+the trigram tokenizer folds case, so a folded query is matched as one FTS5 string
+literal: whatever people type (quotes, ``AND``, ``NEAR(``, ``*``) is text to find, never
+query syntax. Trigram cannot match fewer than three characters, so one- and two-character
+queries scan the folded text of the most recent messages with LIKE instead, newest first,
+stopping at the limit. Both run in the slow lane, with its time budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncGenerator
+
+from ...models import Message
+from ..base import Hit, StorageError, TooSlow
+from .connection import SQLiteBase
+from .messages import MESSAGE_COLUMNS, message
+
+log = logging.getLogger(__name__)
+
+# Trigram needs three characters; shorter queries scan this many of the newest ids.
+SHORT_QUERY_WINDOW = 200_000
+EXPORT_PAGE = 1000  # messages read per query: memory stays flat however long the history
+EXPORT_BUDGET = 30.0  # seconds one export page may take (a page is ~1,000 index lookups)
+
+_COLUMNS = "m.id, m.room, m.user, m.body, m.ts"
+
+
+class QueryRefused(StorageError):
+    """The search engine refused the query text itself."""
+
+
+def fts_literal(text: str) -> str:
+    """``text`` as one FTS5 string: inside double quotes only ``"`` is special, doubled."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def like_pattern(text: str) -> str:
+    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+
+
+class SearchMixin(SQLiteBase):
+    async def search(self, folded: str, room: str | None, user: str | None, limit: int) -> list[Hit]:
+        filters, params = "", []
+        if room is not None:
+            filters += " AND m.room = ?"
+            params.append(room)
+        if user is not None:
+            filters += " AND m.user = ?"
+            params.append(user)
+        if len(folded) >= 3:
+            sql = (f"SELECT {_COLUMNS} FROM messages_fts AS f JOIN messages AS m ON m.id = f.rowid "
+                   f"WHERE messages_fts MATCH ?{filters} ORDER BY f.rowid DESC LIMIT ?")
+            args: list[object] = [fts_literal(folded), *params, limit]
+        else:
+            # CROSS JOIN keeps messages outside, so a room filter walks its (room, id) index
+            # newest first and each candidate's folded text is one rowid lookup away.
+            sql = (f"SELECT {_COLUMNS} FROM messages AS m CROSS JOIN messages_fts AS f "
+                   "ON f.rowid = m.id "
+                   "WHERE m.id > (SELECT coalesce(max(id), 0) FROM messages) - ?"
+                   f"{filters} AND f.body_norm LIKE ? ESCAPE '\\' ORDER BY m.id DESC LIMIT ?")
+            args = [SHORT_QUERY_WINDOW, *params, like_pattern(folded), limit]
+        async with self._slow_lane() as lane:
+            try:
+                rows = await self._lane_read(lane, sql, args)
+            except TooSlow:
+                raise
+            except StorageError as exc:
+                # The query is one quoted string, so FTS5 should never reject it; if some
+                # input still trips it, that is the query's fault, not the server's.
+                if "fts5" not in str(exc):
+                    raise
+                log.warning("search query rejected by FTS5: %s", exc)
+                raise QueryRefused("That search could not be run; try other words.") from None
+        return [Hit(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def export(self, room: str) -> AsyncGenerator[list[Message], None]:
+        async with self._slow_lane() as lane:
+            after = 0
+            while True:
+                rows = await self._lane_read(
+                    lane,
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
+                    (room, after, EXPORT_PAGE), budget=EXPORT_BUDGET)
+                if rows:
+                    yield [message(r) for r in rows]
+                    after = int(rows[-1][0])
+                if len(rows) < EXPORT_PAGE:
+                    return
