@@ -14,28 +14,31 @@ import jinja2
 from aiohttp import web
 
 from .admin import setup_admin
-from .export import setup_export
+from .archive import setup_export
 from .hub import Hub
 from .keys import HUB, SETTINGS, STORE, WRITER
-from .middlewares import errors, security_headers
+from .middlewares import errors, known_host, security_headers
 from .resources import resource_dir
 from .retention import setup_retention
-from .routes import asset_urls, setup_routes
+from .rooms import RoomState
+from .routes import asset_urls, named_urls, setup_routes
 from .search import setup_search
+from .sessions import setup_sessions
 from .settings import Settings
-from .store import close_store, open_store
-from .writer import Writer
+from .storage import open_storage
+from .throttle import LOGIN_THROTTLE, LoginThrottle
+from .writer import BatchWriter, StorageCeiling
 
 log = logging.getLogger(__name__)
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = await open_store(settings.db, synchronous=settings.synchronous.upper(),
-                             busy_timeout_ms=int(settings.busy_timeout * 1000))
-    app[STORE] = store
-    app[HUB].locked = await store.locked_rooms()
-    writer = Writer(store, app[HUB].publish)
+    storage = await open_storage(settings.db, synchronous=settings.synchronous.upper(),
+                                 busy_timeout_ms=int(settings.busy_timeout * 1000))
+    app[STORE] = storage
+    ceiling = StorageCeiling(storage, settings.max_db_mb, settings.min_free_mb)
+    writer = BatchWriter(storage, app[HUB].publish, RoomState(await storage.locked_rooms()), ceiling)
     writer.start()
     app[WRITER] = writer
     log.info("database %s ready", settings.db)
@@ -43,7 +46,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await writer.close()
-        await close_store(store)
+        await storage.close()
         log.info("database closed")
 
 
@@ -56,9 +59,10 @@ async def on_shutdown(app: web.Application) -> None:
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
-    app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[errors, known_host], client_max_size=64 * 1024)
     app[SETTINGS] = settings
     app[HUB] = Hub()
+    app[LOGIN_THROTTLE] = LoginThrottle()
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
@@ -70,10 +74,13 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(database)
     app.on_shutdown.append(on_shutdown)
     app.on_response_prepare.append(security_headers)
-    setup_admin(app)
+    setup_sessions(app)
+    admin = setup_admin(app)
     setup_search(app)
     setup_retention(app)
     setup_export(app)
     setup_routes(app)
-    aiohttp_jinja2.get_env(app).globals["asset"] = asset_urls(app)
+    env = aiohttp_jinja2.get_env(app)
+    env.globals["asset"] = asset_urls(app)
+    env.globals["url"] = named_urls(app, admin)  # names from both routers, in either app's pages
     return app

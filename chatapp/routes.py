@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
+from yarl import URL
 
 from . import api, views, ws
 from .resources import resource_dir
@@ -21,6 +22,22 @@ def asset_urls(app: web.Application) -> Callable[[str], str]:
     def asset(filename: str) -> str:
         return str(app.router["static"].url_for(filename=filename))
     return asset
+
+
+def named_urls(*apps: web.Application) -> Callable[..., URL]:
+    """``url('name', **parts)`` for templates, finding the name in ``apps`` in turn.
+
+    aiohttp_jinja2's own ``url`` looks only in the main app's router, but a
+    sub-application's named routes (the admin's) live in its own router, with the
+    prefix it is mounted at already applied.
+    """
+    def url(__name: str, query_: Mapping[str, str] | None = None, **parts: str | int) -> URL:
+        for app in apps:
+            if __name in app.router:
+                found = app.router[__name].url_for(**{k: str(v) for k, v in parts.items()})
+                return found.with_query(query_) if query_ else found
+        raise KeyError(f"no route named {__name!r}")
+    return url
 
 
 def setup_routes(app: web.Application) -> None:

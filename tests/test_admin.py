@@ -1,70 +1,19 @@
-"""The admin, through the real app: who gets in, what each action does, and what is recorded."""
+"""The admin's actions, through the real app: what each does, what the room's open pages
+see, and what is recorded. (Getting in: test_admin_access.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import re
-import stat
-from collections.abc import Awaitable, Callable
 from html.parser import HTMLParser
-from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp import ClientResponse, ClientWebSocketResponse, WSMsgType
-from aiohttp.test_utils import TestClient
+from aiohttp import ClientWebSocketResponse, WSMsgType
 
-from chatapp import admin_store
-from chatapp.app import create_app
-from chatapp.auth import AUTH, COOKIE_NAME, FREE_ATTEMPTS
-from chatapp.keys import HUB, STORE
-from chatapp.settings import Settings
+from chatapp import moderation
+from chatapp.keys import STORE, WRITER
 
-from .conftest import TIMEOUT, MakeClient, recv_chats, recv_type
-
-PASSWORD = "correct horse battery staple"
-WsConnect = Callable[..., Awaitable[ClientWebSocketResponse]]
-Client = TestClient[Any, Any]
-
-_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def token_in(html: str) -> str:
-    match = _TOKEN.search(html)
-    assert match, "no csrf_token field on the page"
-    return match.group(1)
-
-
-async def login(client: Client, password: str = PASSWORD) -> str:
-    """Log in through the form; return the CSRF token of the logged-in session."""
-    page = await client.get("/admin/login")
-    resp = await client.post("/admin/login", allow_redirects=False,
-                             data={"password": password, "csrf_token": token_in(await page.text())})
-    assert resp.status == 303, await resp.text()
-    home = await client.get("/admin", allow_redirects=False)
-    assert home.status == 200
-    return token_in(await home.text())
-
-
-async def post(client: Client, path: str, token: str | None, headers: dict[str, str] | None = None,
-               **data: str) -> ClientResponse:
-    if token is not None:
-        data["csrf_token"] = token
-    return await client.post(path, data=data, headers=headers or {}, allow_redirects=False)
-
-
-async def say(ws: ClientWebSocketResponse, text: str, **extra: Any) -> dict[str, Any]:
-    await ws.send_json({"message": text, **extra})
-    return (await recv_chats(ws, 1))[0]
-
-
-async def history(client: Client, room: str) -> list[dict[str, Any]]:
-    resp = await client.get(f"/api/rooms/{room}/messages")
-    assert resp.status == 200
-    messages: list[dict[str, Any]] = (await resp.json())["messages"]
-    return messages
+from .admin_client import Client, WsConnect, history, login, post, say
+from .conftest import TIMEOUT, recv_chats, recv_type
 
 
 class RoomTable(HTMLParser):
@@ -117,201 +66,6 @@ async def close_frame(ws: ClientWebSocketResponse) -> tuple[int, str]:
                 raise AssertionError(f"closed without a close frame: {msg}")
 
 
-# ---- getting in ----
-
-async def test_admin_pages_send_a_visitor_who_is_not_logged_in_to_the_login_page(client: Client) -> None:
-    for path in ("/admin", "/admin/rooms/lobby", "/admin/audit"):
-        resp = await client.get(path, allow_redirects=False)
-        assert resp.status == 302, path
-        assert resp.headers["Location"].startswith("/admin/login?next=")
-    page = await client.get("/admin/rooms/lobby")  # following the redirect
-    assert page.url.path == "/admin/login"
-    assert 'name="password"' in await page.text()
-    assert 'value="/admin/rooms/lobby"' in await page.text()
-
-
-async def test_admin_posts_from_a_visitor_who_is_not_logged_in_are_refused(
-        client: Client, ws_connect: WsConnect) -> None:
-    ws = await ws_connect("lobby")
-    sent = await say(ws, "still here")
-    # A token from the login page is a real token, just not an operator's.
-    token = token_in(await (await client.get("/admin/login")).text())
-    for action in ("lock", "clear", "delete", "retention"):
-        resp = await post(client, f"/admin/rooms/lobby/{action}", token, keep="forever")
-        assert resp.status == 403, action
-    resp = await post(client, f"/admin/rooms/lobby/messages/{sent['id']}/delete", token)
-    assert resp.status == 403
-    assert (await post(client, "/admin/logout", token)).status == 403
-    assert [m["id"] for m in await history(client, "lobby")] == [sent["id"]]
-    assert "lobby" not in client.server.app[HUB].locked
-
-
-async def test_a_wrong_password_is_refused_and_does_not_log_in(client: Client) -> None:
-    page = await client.get("/admin/login")
-    resp = await post(client, "/admin/login", token_in(await page.text()), password="hunter2")
-    assert resp.status == 401
-    assert "not right" in await resp.text()
-    assert (await client.get("/admin", allow_redirects=False)).status == 302
-
-
-async def test_repeated_wrong_passwords_from_one_address_are_slowed_down(client: Client) -> None:
-    now = [1000.0]
-    client.server.app[AUTH].throttle.clock = lambda: now[0]
-    token = token_in(await (await client.get("/admin/login")).text())
-    for _ in range(FREE_ATTEMPTS):
-        assert (await post(client, "/admin/login", token, password="guess")).status == 401
-    # Past the free attempts even the right password waits: it is not even checked.
-    resp = await post(client, "/admin/login", token, password=PASSWORD)
-    assert resp.status == 429
-    assert int(resp.headers["Retry-After"]) >= 1
-    assert (await client.get("/admin", allow_redirects=False)).status == 302
-    now[0] += 1.5
-    assert (await post(client, "/admin/login", token, password="guess")).status == 401
-    now[0] += 1.5  # the wait doubled: 2 s after that failure
-    assert (await post(client, "/admin/login", token, password=PASSWORD)).status == 429
-    now[0] += 1.0
-    assert (await post(client, "/admin/login", token, password=PASSWORD)).status == 303
-
-
-async def test_the_session_cookie_is_http_only_same_site_strict_and_not_secure_over_http(
-        client: Client) -> None:
-    page = await client.get("/admin/login")
-    resp = await post(client, "/admin/login", token_in(await page.text()), password=PASSWORD)
-    cookie = resp.headers["Set-Cookie"]
-    assert cookie.startswith(COOKIE_NAME + "=")
-    assert "HttpOnly" in cookie
-    assert "SameSite=Strict" in cookie
-    assert "Secure" not in cookie
-    assert PASSWORD not in cookie and "admin" not in cookie.split(";")[0].split("=", 1)[1]
-
-
-@pytest.mark.parametrize("setting", [{"secure_cookies": True},
-                                     {"public_origin": "https://chat.example.org"}])
-async def test_the_session_cookie_is_secure_behind_a_tls_proxy(make_client: MakeClient,
-                                                               setting: dict[str, Any]) -> None:
-    client = await make_client(**setting)
-    page = await client.get("/admin/login")
-    assert "; Secure" in page.headers["Set-Cookie"]
-
-
-async def test_a_login_post_without_the_csrf_token_is_refused(client: Client) -> None:
-    await client.get("/admin/login")
-    resp = await post(client, "/admin/login", None, password=PASSWORD)
-    assert resp.status == 403
-    assert (await client.get("/admin", allow_redirects=False)).status == 302
-
-
-async def test_an_operator_post_without_the_csrf_token_or_with_a_wrong_one_is_refused(
-        client: Client) -> None:
-    await login(client)
-    assert (await post(client, "/admin/rooms/lobby/lock", None)).status == 403
-    assert (await post(client, "/admin/rooms/lobby/lock", "not-the-token")).status == 403
-    assert "lobby" not in client.server.app[HUB].locked
-
-
-async def test_an_operator_post_from_another_site_is_refused_even_with_the_token(client: Client) -> None:
-    token = await login(client)
-    evil = await post(client, "/admin/rooms/lobby/lock", token, headers={"Origin": "https://evil.example"})
-    assert evil.status == 403
-    cross = await post(client, "/admin/rooms/lobby/lock", token, headers={"Sec-Fetch-Site": "cross-site"})
-    assert cross.status == 403
-    null = await post(client, "/admin/rooms/lobby/lock", token, headers={"Origin": "null"})
-    assert null.status == 403
-    assert "lobby" not in client.server.app[HUB].locked
-    own = f"http://{client.server.host}:{client.server.port}"
-    ok = await post(client, "/admin/rooms/lobby/lock", token,
-                    headers={"Origin": own, "Sec-Fetch-Site": "same-origin"})
-    assert ok.status == 303
-    assert "lobby" in client.server.app[HUB].locked
-
-
-async def test_a_login_form_posted_from_another_site_is_refused(client: Client) -> None:
-    token = token_in(await (await client.get("/admin/login")).text())
-    resp = await post(client, "/admin/login", token, headers={"Origin": "https://evil.example"},
-                      password=PASSWORD)
-    assert resp.status == 403
-
-
-async def test_logging_in_goes_back_to_the_page_asked_for_but_never_off_site(client: Client) -> None:
-    token = token_in(await (await client.get("/admin/login?next=/admin/audit")).text())
-    resp = await post(client, "/admin/login", token, password=PASSWORD, next="/admin/audit")
-    assert resp.headers["Location"] == "/admin/audit"
-    await post(client, "/admin/logout", token_in(await (await client.get("/admin")).text()))
-    for bad in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
-        token = token_in(await (await client.get("/admin/login")).text())
-        resp = await post(client, "/admin/login", token, password=PASSWORD, next=bad)
-        assert resp.headers["Location"] == "/admin", bad
-        await post(client, "/admin/logout", token_in(await (await client.get("/admin")).text()))
-
-
-async def test_logging_out_ends_the_session(client: Client) -> None:
-    token = await login(client)
-    resp = await post(client, "/admin/logout", token)
-    assert resp.status == 303
-    assert resp.headers["Location"] == "/admin/login"
-    assert (await client.get("/admin", allow_redirects=False)).status == 302
-
-
-async def test_without_a_configured_password_one_is_generated_and_logged_once(
-        make_client: MakeClient, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="chatapp.auth")
-    client = await make_client(admin_password="")
-    generated = client.server.app[AUTH].password
-    assert len(generated) >= 24
-    warnings = [r for r in caplog.records if generated in r.getMessage()]
-    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
-    await login(client, generated)
-    assert (await client.get("/admin", allow_redirects=False)).status == 200
-
-
-async def test_the_session_survives_a_restart_on_the_same_database(
-        make_client: MakeClient, settings: Settings) -> None:
-    first = await make_client()
-    await login(first)
-    cookie = next(c.value for c in first.session.cookie_jar if c.key == COOKIE_NAME)
-    await first.close()
-    secret = Path(settings.db + ".secret")
-    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
-    second = await make_client()
-    resp = await second.get("/admin", headers={"Cookie": f"{COOKIE_NAME}={cookie}"},
-                            allow_redirects=False)
-    assert resp.status == 200
-
-
-async def test_with_a_configured_secret_no_key_file_is_written(make_client: MakeClient,
-                                                                 settings: Settings) -> None:
-    client = await make_client(secret="aSfi1u6sN0vI6g1j2TSu6u7f4Yyt5Q0l7bX8mW1dRkE=")
-    await login(client)
-    assert not Path(settings.db + ".secret").exists()
-
-
-def test_a_malformed_secret_stops_the_app_from_being_built(settings: Settings) -> None:
-    with pytest.raises(SystemExit, match="CHATAPP_SECRET"):
-        create_app(settings.replace(secret="too-short"))
-
-
-async def test_admin_responses_are_never_cached(client: Client) -> None:
-    responses = [await client.get("/admin", allow_redirects=False),
-                 await client.get("/admin/login")]
-    responses.append(await post(client, "/admin/rooms/lobby/lock", None))  # refused
-    token = await login(client)
-    responses += [
-        await client.get("/admin"),
-        await client.get("/admin/api/rooms"),
-        await client.get("/admin/rooms/lobby"),
-        await client.get("/admin/audit"),
-        await post(client, "/admin/rooms/lobby/lock", token),
-    ]
-    for resp in responses:
-        assert resp.headers.get("Cache-Control") == "no-store", (resp.method, resp.url, resp.status)
-
-
-async def test_the_rooms_api_answers_401_when_the_session_has_ended(client: Client) -> None:
-    resp = await client.get("/admin/api/rooms")
-    assert resp.status == 401
-    assert (await resp.json())["error"] == "login_required"
-
-
 # ---- the actions, seen by a connected client and in the history ----
 
 async def test_deleting_a_message_removes_it_from_the_history_and_tells_the_room(
@@ -362,7 +116,7 @@ async def test_a_locked_room_refuses_sends_and_says_so_until_it_is_unlocked(
 
 async def test_clearing_a_room_empties_its_history_and_tells_the_room(
         client: Client, ws_connect: WsConnect, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(admin_store, "DELETE_CHUNK", 2)  # three messages take two deletes
+    monkeypatch.setattr(moderation, "DELETE_CHUNK", 2)  # three messages take two deletes
     token = await login(client)
     ws = await ws_connect("lobby")
     other = await ws_connect("other")
@@ -389,7 +143,7 @@ async def test_deleting_a_room_closes_its_sockets_with_a_reason_and_forgets_it(
     assert await close_frame(ws) == (4000, "room deleted")
     assert await history(client, "doomed") == []
     assert await client.server.app[STORE].room("doomed") is None
-    assert "doomed" not in client.server.app[HUB].locked
+    assert not client.server.app[WRITER].rooms.is_locked("doomed")
     assert "doomed" not in (await room_table(client)).rows
     again = await ws_connect("doomed")  # the name is free again, and open
     await say(again, "a fresh start")
@@ -399,11 +153,11 @@ async def test_a_room_keeps_its_messages_for_the_days_chosen_or_forever(client: 
     token = await login(client)
     store = client.server.app[STORE]
     assert (await post(client, "/admin/rooms/lobby/retention", token, keep="days", days="30")).status == 303
-    stats = await admin_store.room_stat(store, "lobby", "")
+    stats = await store.room_stat("lobby", "")
     assert stats is not None and stats.retention_days == 30
     assert "Now: 30 days" in await (await client.get("/admin/rooms/lobby")).text()
     assert (await post(client, "/admin/rooms/lobby/retention", token, keep="forever", days="30")).status == 303
-    stats = await admin_store.room_stat(store, "lobby", "")
+    stats = await store.room_stat("lobby", "")
     assert stats is not None and stats.retention_days is None
     for bad in ("0", "-1", "many", "999999"):
         resp = await post(client, "/admin/rooms/lobby/retention", token, keep="days", days=bad)
@@ -467,7 +221,7 @@ async def test_every_admin_action_is_recorded_in_the_audit_log(client: Client, w
         ("/admin/rooms/lobby/delete", {}),
     ]:
         assert (await post(client, path, token, **data)).status == 303, path
-    entries, _ = await admin_store.audit_entries(client.server.app[STORE], None, 100)
+    entries, _ = await client.server.app[STORE].audit_entries(None, 100)
     assert [e.action for e in reversed(entries)] == [
         "login", "delete_message", "lock", "unlock", "retention", "clear", "delete_room"]
     assert all(e.client == "127.0.0.1" and e.at.endswith("Z") for e in entries)

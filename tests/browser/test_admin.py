@@ -104,3 +104,19 @@ def test_clearing_and_then_deleting_a_room_empties_the_open_pages(
     admin.locator("form[action$='/doomed/delete'] button").click()
     expect(reader.locator("#status")).to_have_attribute("data-state", "offline")
     expect(reader.get_by_role("alert")).to_contain_text("deleted this room")
+
+
+def test_logging_out_everywhere_ends_the_session_in_another_browser(
+        browsers: Browsers, server: ChatServer) -> None:
+    desk = browsers.page()
+    laptop = browsers.page()
+    log_in(desk, server)
+    log_in(laptop, server)
+    desk.on("dialog", lambda dialog: dialog.accept())
+    desk.get_by_role("button", name="Log out everywhere").click()
+    expect(desk.get_by_role("status")).to_contain_text("Logged out everywhere: 2 sessions ended.")
+    expect(desk.locator("input[name=password]")).to_be_visible()
+    # The other browser's open room table notices at its next poll; a reload asks to log in.
+    expect(laptop.locator("#refresh-state")).to_have_attribute("data-state", "logged-out", timeout=10_000)
+    laptop.reload()
+    expect(laptop.locator("input[name=password]")).to_be_visible()
