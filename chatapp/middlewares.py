@@ -8,7 +8,9 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from .keys import SETTINGS
 from .models import dumps
+from .netutil import host_allowed
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,7 @@ _TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    421: "Misdirected request",
     429: "Too many requests",
     500: "Server error",
     503: "Unavailable",
@@ -45,6 +48,18 @@ def error_response(request: web.Request, status: int, detail: str) -> web.Respon
     )
     response.set_status(status)
     return response
+
+
+@web.middleware
+async def known_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer only requests addressed to this server by a name it knows (see host_allowed)."""
+    if not host_allowed(request, request.app[SETTINGS]):
+        log.warning("refused a request for host %r", request.host)
+        return error_response(
+            request, 421,
+            "This server does not answer to that host name. Its operator can add it with "
+            "CHATAPP_ALLOWED_HOSTS or CHATAPP_PUBLIC_ORIGIN.")
+    return await handler(request)
 
 
 @web.middleware
@@ -75,6 +90,11 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     if response.status == 101:
         return
     headers = response.headers
+    if request.path.startswith("/static/") and response.status == 200:
+        # A versioned URL (?v=<hash>) never changes; the modules a page script imports by
+        # plain relative path must be revalidated (ETag), or an upgrade could mix versions.
+        headers.setdefault("Cache-Control", "public, max-age=31536000, immutable"
+                           if "v" in request.query else "no-cache")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     if response.content_type == "text/html":

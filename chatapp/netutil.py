@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+
 from aiohttp import web
+from yarl import URL
 
 from .settings import Settings
 
@@ -33,3 +37,34 @@ def origin_allowed(request: web.Request, settings: Settings) -> bool:
         return True
     origin = origin.rstrip("/")
     return origin == own_origin(request, settings) or origin in settings.allowed_origins
+
+
+@functools.cache
+def _known_hosts(settings: Settings) -> frozenset[str]:
+    names = {"localhost", *settings.allowed_hosts}
+    for origin in (settings.public_origin, *settings.allowed_origins):
+        if origin:
+            host = URL(origin).host
+            if host:
+                names.add(host.lower())
+    return frozenset(names)
+
+
+def host_allowed(request: web.Request, settings: Settings) -> bool:
+    """Whether the Host header names this server, so a page on a DNS name that was made to
+    point at us (DNS rebinding) cannot read or post. IP addresses cannot be rebound and are
+    always fine; names must be localhost (or under it), or configured."""
+    raw = request.host
+    try:
+        host = URL(f"http://{raw}").host
+    except ValueError:
+        return False
+    if not host:
+        return False
+    host = host.lower().rstrip(".")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    return host in _known_hosts(settings) or host.endswith(".localhost")

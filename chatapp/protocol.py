@@ -24,9 +24,15 @@ ROOM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # C0 and C1 controls and DEL; newline, carriage return and tab are fine in messages.
 _CONTROL_IN_MESSAGE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CONTROL_IN_NAME = re.compile("[\x00-\x1f\x7f-\x9f]")
-# Bidi embeddings, overrides and isolates, and zero-width characters: harmless in text,
-# but in a name they let one person pose as another.
-_INVISIBLE_IN_NAME = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+# Unicode's Default_Ignorable_Code_Point characters that are not format characters (those
+# are refused by category), and blanks that render as nothing: harmless in text, but in a
+# name they let one person pose as another ("alice" twice in "Here now").
+_INVISIBLE_IN_NAME = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
+    "\U0001d173-\U0001d17a\U000e0100-\U000e01ef]")
+# Format (bidi controls, zero-width, soft hyphen, tags), line and paragraph separators,
+# controls, surrogates, private use and unassigned code points.
+_REFUSED_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Cc", "Cs", "Co", "Cn"})
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -43,7 +49,9 @@ ERRORS: dict[str, str] = {
     "binary_not_supported": "Binary frames are not supported; send JSON text.",
     "rate_limited": "You are sending too fast; that message was not sent.",
     "room_locked": "This room is locked; nobody can post in it right now.",
+    "room_deleted": "This room was deleted; that message was not sent.",
     "not_stored": "The server could not store that message; it was not sent. Try again.",
+    "storage_full": "The server's storage is full; nothing new can be posted until its operator makes room.",
     "shutting_down": "The server is restarting; that message was not sent. Try again shortly.",
 }
 
@@ -75,9 +83,10 @@ class TypingIn:
 
 
 def as_id(raw: str | None) -> int | None:
-    """A message id (or count) from a query string: digits only, at most 18 of them so it
-    fits SQLite's INTEGER; None for anything else."""
-    if raw is None or not raw.isdigit() or len(raw) > 18:
+    """A message id (or count) from a query string: ASCII digits only (``"²".isdigit()`` is
+    true, but ``int("²")`` fails), at most 18 of them so it fits a 64-bit INTEGER; None for
+    anything else."""
+    if raw is None or not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         return None
     return int(raw)
 
@@ -93,16 +102,18 @@ def normalise_room(name: str) -> str | None:
 
 
 def clean_user(value: object) -> str:
-    """A valid display name from ``value``, or ProtocolError('invalid_user')."""
-    if not isinstance(value, str):
+    """A valid display name from ``value`` (NFKC-normalised, so look-alike compatibility
+    forms such as full-width letters compare equal), or ProtocolError('invalid_user')."""
+    if not isinstance(value, str) or _SURROGATE.search(value):
         raise ProtocolError("invalid_user")
-    name = unicodedata.normalize("NFC", value).strip()
+    name = unicodedata.normalize("NFKC", value).strip()
     if not 1 <= len(name) <= MAX_USER:
         raise ProtocolError("invalid_user")
-    if _CONTROL_IN_NAME.search(name) or _INVISIBLE_IN_NAME.search(name):
+    if (_CONTROL_IN_NAME.search(name) or _INVISIBLE_IN_NAME.search(name)
+            or any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in name)):
         raise ProtocolError("invalid_user", "The name contains invisible or control characters.")
-    if _SURROGATE.search(name):
-        raise ProtocolError("invalid_user")
+    if not any(unicodedata.category(c)[0] in "LNPS" for c in name):
+        raise ProtocolError("invalid_user", "The name must have at least one visible letter, digit or sign.")
     return name
 
 

@@ -211,7 +211,7 @@ class Settings:
     shutdown_timeout: float = setting(10.0, "Seconds a graceful shutdown waits for work in flight.", _seconds)
     admin_password: str = setting(
         "", "Admin password; when empty a strong one is generated at start and logged once.")
-    # Its format is checked where the key is made (auth.fernet_from_setting), before serving.
+    # Its format is checked where the key is made (sessions.fernet_from_setting), before serving.
     secret: str = setting(
         "",
         "Key for the admin session cookie (32 url-safe base64 bytes); when empty one is "
