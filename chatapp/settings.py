@@ -164,7 +164,10 @@ class Settings:
     )
     history_size: int = setting(50, "Messages rendered on a room page before JavaScript runs.", _whole(0))
     heartbeat: float = setting(
-        30.0, "Seconds between WebSocket pings; a peer that misses one pong is dropped. 0 turns it off.", _seconds)
+        30.0,
+        "Seconds between WebSocket pings; a peer that misses one pong, or takes nothing sent to it for "
+        "this long, is dropped. 0 turns pings off (a stuck peer is then dropped after 30 s).",
+        _seconds)
     send_queue: int = setting(
         1024,
         "Frames queued for one connection before it counts as lagging and is closed (1008); "

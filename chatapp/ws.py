@@ -1,8 +1,9 @@
 """The WebSocket endpoint ``/ws/<room>``: handshake checks, resume, and the receive loop.
 
-The handler only reads: parsing and validation happen here, storing in the writer,
-sending in the hub (a bounded queue per socket, flushed once per loop tick). A bad frame gets an
-error frame and the socket stays open.
+The handler reads: parsing and validation happen here, storing in the batch writer,
+and everything sent to the socket (backfill, errors, pongs, the close) goes through the
+socket's own :class:`~chatapp.connection.SocketWriter`, as the hub's broadcasts do. A bad
+frame gets an error frame and the socket stays open.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import logging
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import protocol
-from .api import int_param
+from .connection import CLOSE_TIMEOUT, STALL_TIMEOUT, SocketWriter
 from .hub import Client
 from .keys import HUB, SETTINGS, STORE, WRITER
 from .models import dumps
 from .netutil import client_addr, origin_allowed
+from .params import int_param, room_or_404
 from .protocol import ProtocolError
 from .ratelimit import TokenBucket
-from .views import room_or_404
+from .wire import ws_frame
 from .writer import NotStored, Stored, WriterClosed
 
 log = logging.getLogger(__name__)
@@ -61,50 +63,65 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         heartbeat=settings.heartbeat or None,
         max_msg_size=MAX_FRAME,
         compress=False,  # permessage-deflate costs CPU per client and opens compression attacks
-        # We answer close frames ourselves: after a server-initiated close (sent by the
-        # hub, see Client._close_ws) aiohttp would otherwise send a second close frame,
-        # which Chromium treats as a protocol error (close code 1006 instead of ours).
+        # We answer close frames and pings ourselves, through the socket's writer: after a
+        # server-initiated close (see SocketWriter._close_ws) aiohttp would otherwise send a
+        # second close frame, which Chromium treats as a protocol error (close code 1006
+        # instead of ours), and a pong written behind the writer's back could follow it.
         autoclose=False,
+        autoping=False,
     )
     if not ws.can_prepare(request).ok:
         raise web.HTTPBadRequest(text="This URL only speaks WebSocket.")
     await ws.prepare(request)
+    transport = request.transport
+    if transport is None:
+        return ws  # the peer left during the handshake
 
-    client = Client(ws, request, room, user, addr, settings.send_queue)
+    # A peer that takes nothing for a heartbeat interval is as good as one that missed a pong.
+    out = SocketWriter(transport, request.writer, ws, hub.flusher, settings.send_queue,
+                       after=after, stall_timeout=settings.heartbeat or STALL_TIMEOUT)
+    client = Client(out, room, user, addr)
     log.debug("%r connected (after=%s)", client, after)
     hub.join(client)
+    # The room's epoch as this socket joined: if the room is deleted later, what the socket
+    # still sends is refused instead of bringing the room back (see chatapp.rooms).
+    epoch = request.app[WRITER].rooms.epoch(room)
     try:
         if after is not None:
             await _backfill(request, client, after)
-        client.start()
-        await _receive(request, client)
-        if not client.closing and not ws.closed:
-            await ws.close()  # the peer's close: answer it (ours is finished by the hub)
+        await _receive(request, ws, client, epoch)
     finally:
-        client.reading_stopped()
+        out.reading_stopped()  # answers the peer's close, unless we sent ours first
         hub.leave(client)
-        await client.stop()
-        log.debug("%r disconnected (%s)", client, ws.close_code)
+        if not await out.wait_closed(CLOSE_TIMEOUT + 1):
+            out.abort()
+        log.debug("%r disconnected", client)
     return ws
 
 
 async def _backfill(request: web.Request, client: Client, after: int) -> None:
-    """Send every stored message after ``after``; live ones wait in the queue meanwhile.
+    """Send every stored message after ``after`` through the socket's queue, a page at a
+    time, at the pace the socket takes them.
 
-    The client joined the hub before the first read, so anything committed later is in
-    its queue; ``skip_upto`` drops what the reads already covered: no gap, no duplicate.
+    The client joined the hub before the first read, so anything published since is
+    either read here or queued live once the backfill is over: while it runs, the writer
+    only notes the newest live chat id (:attr:`SocketWriter.live_head`), and the backfill
+    reads on until it has covered it (whatever was published before a read began is
+    covered by that read). A live frame of a message the last read had too is skipped
+    by the writer, as chat ids only rise: no gap, no duplicate.
     """
     store = request.app[STORE]
+    out = client.out
     last = after
     while True:
+        head = out.live_head
         messages, more = await store.after(client.room, last, BACKFILL_PAGE)
-        for m in messages:
-            await client.ws.send_str(m.frame_text())
         if messages:
             last = messages[-1].id
-        if not more:
-            break
-    client.skip_upto = client.last_sent_id = last
+            if not await out.backfill([(m.id, ws_frame(m.frame_text())) for m in messages]):
+                return  # closing
+        if not more and out.caught_up(max(last, head)):
+            return
 
 
 def _on_stored(client: Client, slots: asyncio.Semaphore, client_id: str | None,
@@ -116,16 +133,16 @@ def _on_stored(client: Client, slots: asyncio.Semaphore, client_id: str | None,
     if exc is not None:
         if not isinstance(exc, NotStored):
             log.error("%r: storing failed", client, exc_info=exc)
-        client.send(_error("not_stored", client_id))
+        client.out.send(_error(exc.code if isinstance(exc, NotStored) else "not_stored", client_id))
     elif future.result().duplicate:
-        client.send(future.result().text)
+        client.out.send(future.result().text)
 
 
-async def _receive(request: web.Request, client: Client) -> None:
+async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Client, epoch: int) -> None:
     settings = request.app[SETTINGS]
     hub = request.app[HUB]
     writer = request.app[WRITER]
-    ws = client.ws
+    out = client.out
     # No buckets until needed: most sockets never type, and msg_rate 0 means no limit.
     bucket = TokenBucket(settings.msg_rate, settings.msg_burst) if settings.msg_rate > 0 else None
     typing: TokenBucket | None = None
@@ -133,17 +150,18 @@ async def _receive(request: web.Request, client: Client) -> None:
     strikes = 0
     slots = asyncio.Semaphore(IN_FLIGHT)
     async for msg in ws:
-        if client.closing:
+        if out.closing:
             continue  # we sent our close: read on until the peer's answer, ignore the rest
-        if msg.type == WSMsgType.BINARY:
-            client.send(_error("binary_not_supported"))
-            continue
         if msg.type != WSMsgType.TEXT:
+            if msg.type == WSMsgType.PING:
+                out.pong(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                out.send(_error("binary_not_supported"))
             continue
         try:
             frame = protocol.parse(msg.data, client.user)
         except ProtocolError as exc:
-            client.send(dumps(exc.frame()))
+            out.send(dumps(exc.frame()))
             continue
         if isinstance(frame, protocol.TypingIn):
             if typing is None:
@@ -152,22 +170,23 @@ async def _receive(request: web.Request, client: Client) -> None:
                 hub.broadcast(client.room, dumps({"type": "typing", "user": client.user,
                                                   "room": client.room}), exclude=client)
             continue
-        if client.room in hub.locked:
-            client.send(_error("room_locked", frame.client_id))
+        refusal = writer.rooms.refusal(client.room, epoch)
+        if refusal is not None:  # said at once; the writer checks again when it commits
+            out.send(_error(refusal, frame.client_id))
             continue
         if bucket is not None and not bucket.allow():
             strikes += 1
-            client.send(_error("rate_limited", frame.client_id))
+            out.send(_error("rate_limited", frame.client_id))
             if strikes > strikes_allowed:
                 log.warning("%r kept flooding; closing it", client)
-                client.close(WSCloseCode.POLICY_VIOLATION, b"rate limit exceeded")
+                out.close(WSCloseCode.POLICY_VIOLATION, b"rate limit exceeded")
             continue
         strikes = 0
         await slots.acquire()
         try:
-            future = writer.submit(client.room, frame.user, frame.message, frame.client_id)
+            future = writer.submit(client.room, frame.user, frame.message, frame.client_id, epoch)
         except WriterClosed:
             slots.release()
-            client.send(_error("shutting_down", frame.client_id))
+            out.send(_error("shutting_down", frame.client_id))
             continue
         future.add_done_callback(functools.partial(_on_stored, client, slots, frame.client_id))

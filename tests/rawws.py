@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import socket
 import struct
+from collections.abc import Callable
+from typing import Any
+
+CLOSE = 0x8
+TEXT = 0x1
 
 
 def encode_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
@@ -55,6 +61,11 @@ def reset(writer: asyncio.StreamWriter) -> None:
 
 def parse_frames(data: bytes) -> list[tuple[int, bytes]]:
     """Split unmasked server frames out of ``data``; a trailing partial frame is dropped."""
+    return split_frames(data)[0]
+
+
+def split_frames(data: bytes | bytearray) -> tuple[list[tuple[int, bytes]], int]:
+    """The complete unmasked server frames at the start of ``data``, and how many bytes they take."""
     frames: list[tuple[int, bytes]] = []
     i = 0
     while i + 2 <= len(data):
@@ -73,9 +84,9 @@ def parse_frames(data: bytes) -> list[tuple[int, bytes]]:
             j += 8
         if j + n > len(data):
             break
-        frames.append((opcode, data[j:j + n]))
+        frames.append((opcode, bytes(data[j:j + n])))
         i = j + n
-    return frames
+    return frames, i
 
 
 async def read_until_closed(reader: asyncio.StreamReader, timeout: float = 10.0) -> bytes:
@@ -91,3 +102,56 @@ async def read_until_closed(reader: asyncio.StreamReader, timeout: float = 10.0)
                 break
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+class FrameReader:
+    """Reads a raw socket's server frames only when the test asks: between two calls the
+    peer is not reading at all, as a stuck or paused client would not."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+        self._buffer = bytearray()
+        self.frames: list[tuple[int, bytes]] = []
+        self.texts: list[dict[str, Any]] = []
+        self.chat_ids: list[int] = []
+        self.close_code: int | None = None
+        self.after_close = 0  # bytes that arrived after the close frame (there must be none)
+        self.ended = False  # the server closed or reset the connection
+
+    async def read_until(self, done: Callable[[FrameReader], bool], timeout: float = 10.0) -> None:
+        """Read until ``done(self)`` holds or the connection ends."""
+        async with asyncio.timeout(timeout):
+            while not done(self) and not self.ended:
+                try:
+                    chunk = await self._reader.read(65536)
+                except ConnectionError:
+                    chunk = b""
+                if not chunk:
+                    self.ended = True
+                    return
+                self._take(chunk)
+
+    async def read_to_end(self, timeout: float = 10.0) -> None:
+        await self.read_until(lambda _: False, timeout)
+
+    def _take(self, chunk: bytes) -> None:
+        if self.close_code is not None:
+            self.after_close += len(chunk)
+            return
+        self._buffer += chunk
+        frames, used = split_frames(self._buffer)
+        del self._buffer[:used]
+        for opcode, payload in frames:
+            if self.close_code is not None:
+                self.after_close += len(payload) + 2
+            elif opcode == CLOSE:
+                self.close_code = int.from_bytes(payload[:2], "big")
+            elif opcode == TEXT:
+                frame = json.loads(payload)
+                self.texts.append(frame)
+                if frame.get("type") == "chat":
+                    self.chat_ids.append(frame["id"])
+            self.frames.append((opcode, payload))
+        if self.close_code is not None:
+            self.after_close += len(self._buffer)
+            self._buffer.clear()

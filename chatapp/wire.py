@@ -1,0 +1,55 @@
+"""The WebSocket wire as a socket writer sees it: server frames, built once for every
+socket that gets them, and the three small interfaces it writes through (asyncio's
+transport, aiohttp's drain and aiohttp's socket state), which tests replace with fakes."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+def ws_frame(text: str) -> bytes:
+    """A complete server-to-client text frame. Servers never mask, so the bytes are the
+    same for every member of a room: a broadcast builds them once."""
+    data = text.encode()
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + data
+    return b"\x81\x7f" + n.to_bytes(8, "big") + data
+
+
+class Transport(Protocol):
+    """The part of ``asyncio.Transport`` a socket writer uses."""
+
+    def write(self, data: bytes) -> None: ...
+    def is_closing(self) -> bool: ...
+    def get_write_buffer_size(self) -> int: ...
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None: ...
+    def can_write_eof(self) -> bool: ...
+    def write_eof(self) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class Drain(Protocol):
+    """aiohttp's ``request.writer``: waits until the transport has taken what it holds."""
+
+    async def drain(self) -> None: ...
+
+
+class SocketState(Protocol):
+    """aiohttp's ``WebSocketResponse``: ``closed`` once aiohttp closed the socket itself
+    (a protocol error such as 1009, or a missed heartbeat), after which we write nothing."""
+
+    @property
+    def closed(self) -> bool: ...
+
+
+def close_frame(code: int, reason: bytes) -> bytes:
+    payload = code.to_bytes(2, "big") + reason[:123]  # a control frame carries 125 bytes at most
+    return bytes((0x88, len(payload))) + payload
+
+
+def pong_frame(payload: bytes) -> bytes:
+    return bytes((0x8A, len(payload))) + payload

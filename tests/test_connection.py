@@ -1,0 +1,390 @@
+"""One socket's writer against a fake transport: the queue bound, one write per tick,
+high water, the stall timeout, the backfill's pace, and nothing after the close frame."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from chatapp.connection import HIGH_WATER, Flusher, Item, SocketWriter
+from chatapp.hub import Client, Hub
+from chatapp.wire import ws_frame
+
+from .rawws import CLOSE, TEXT, split_frames
+
+
+class FakeTransport:
+    """Records writes; the test decides how much the transport still holds."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.buffered = 0
+        self.closing = False
+        self.eof = False
+        self.aborted = False
+        self.ended = asyncio.Event()  # closed or aborted
+        self.limits: tuple[int | None, int | None] = (None, None)
+
+    def write(self, data: bytes) -> None:
+        if self.eof:
+            raise RuntimeError("Cannot call write() after write_eof()")  # as asyncio and uvloop do
+        assert not self.closing, "written to a closing transport"
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.limits = (high, low)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def close(self) -> None:
+        self.closing = True
+        self.ended.set()
+
+    def abort(self) -> None:
+        self.closing = self.aborted = True
+        self.buffered = 0
+        self.ended.set()
+
+    # ---- what the peer got ----
+
+    @property
+    def frames(self) -> list[tuple[int, bytes]]:
+        data = b"".join(self.writes)
+        frames, used = split_frames(data)
+        assert used == len(data), "a partial frame was written"
+        return frames
+
+    @property
+    def texts(self) -> list[dict[str, Any]]:
+        return [json.loads(p) for op, p in self.frames if op == TEXT]
+
+    @property
+    def chat_ids(self) -> list[int]:
+        return [f["id"] for f in self.texts if f.get("type") == "chat"]
+
+    def close_codes(self) -> list[int]:
+        return [int.from_bytes(p[:2], "big") for op, p in self.frames if op == CLOSE]
+
+
+class FakeStream:
+    """aiohttp's drain: returns at once, unless the test holds the transport full."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def drain(self) -> None:
+        if self.held:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+
+    def release(self, transport: FakeTransport) -> None:
+        self.held = False
+        transport.buffered = 0
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class FakeSocket:
+    closed = False
+
+
+class Peer:
+    """A socket writer with its fakes."""
+
+    def __init__(self, max_queue: int = 10, after: int | None = None, stall_timeout: float = 5.0) -> None:
+        self.transport = FakeTransport()
+        self.stream = FakeStream()
+        self.ws = FakeSocket()
+        self.out = SocketWriter(self.transport, self.stream, self.ws, Flusher(), max_queue,
+                                after=after, stall_timeout=stall_timeout)
+
+    def stall(self) -> None:
+        """The peer stops reading: the transport holds more than the high-water mark."""
+        self.transport.buffered = HIGH_WATER + 1
+        self.stream.held = True
+
+    def resume(self) -> None:
+        self.stream.release(self.transport)
+
+
+def chat(msg_id: int) -> Item:
+    return (msg_id, ws_frame(json.dumps({"type": "chat", "id": msg_id})))
+
+
+def text(kind: str) -> bytes:
+    return ws_frame(json.dumps({"type": kind}))
+
+
+async def next_tick() -> None:
+    """Let the callbacks already scheduled run (the flusher runs once per loop tick).
+    A zero sleep is a turn of the loop, not a timed wait."""
+    await asyncio.sleep(0)
+
+
+async def settle() -> None:
+    """A few turns of the loop, for a task started by a callback to reach its first wait."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+# ---- the queue ------------------------------------------------------------------------------
+
+async def test_the_transport_pause_threshold_is_the_writers_high_water_mark() -> None:
+    peer = Peer()
+    assert peer.transport.limits[0] == HIGH_WATER
+
+
+async def test_frames_queued_in_one_tick_go_out_in_one_write_in_order() -> None:
+    peer = Peer(max_queue=100)
+    for i in range(1, 51):
+        peer.out.enqueue(chat(i))
+    peer.out.send(text("presence"))
+    assert peer.transport.writes == []  # nothing written before the tick's flush
+    await next_tick()
+    assert len(peer.transport.writes) == 1
+    assert peer.transport.chat_ids == list(range(1, 51))
+    assert peer.transport.texts[-1] == {"type": "presence"}
+    assert peer.out.last_sent_id == 50
+
+
+async def test_a_broadcast_item_is_shared_not_copied() -> None:
+    item = chat(7)
+    peers = [Peer() for _ in range(3)]
+    for peer in peers:
+        peer.out.enqueue(item)
+    await next_tick()
+    assert all(peer.transport.writes == [item[1]] for peer in peers)
+
+
+async def test_over_the_high_water_mark_frames_wait_in_the_queue_until_the_transport_drains() -> None:
+    peer = Peer(max_queue=100)
+    peer.stall()
+    for i in range(1, 6):
+        peer.out.enqueue(chat(i))
+    await settle()
+    assert peer.transport.writes == []
+    peer.resume()
+    await settle()
+    assert peer.transport.writes and len(peer.transport.writes) == 1
+    assert peer.transport.chat_ids == [1, 2, 3, 4, 5]
+
+
+async def test_a_full_queue_closes_with_lagged_naming_the_last_chat_id_written() -> None:
+    peer = Peer(max_queue=10)
+    for i in range(1, 4):
+        peer.out.enqueue(chat(i))
+    await next_tick()
+    peer.stall()
+    for i in range(4, 15):  # 11 more: one past the bound
+        peer.out.enqueue(chat(i))
+    assert peer.out.closing
+    await settle()
+    frames = peer.transport.frames
+    assert json.loads(frames[-2][1]) == {"type": "lagged", "resume_after": 3}
+    assert peer.transport.close_codes() == [1008] and frames[-1][0] == CLOSE
+    assert peer.transport.chat_ids == [1, 2, 3]  # the queue was dropped, not flushed
+
+
+async def test_nothing_is_written_after_the_close_frame() -> None:
+    peer = Peer()
+    peer.out.enqueue(chat(1))
+    peer.out.close(1000, b"bye")
+    peer.out.enqueue(chat(2))
+    peer.out.send(text("presence"))
+    peer.out.pong(b"ping")
+    assert not await peer.out.backfill([chat(3)])
+    await settle()
+    assert peer.transport.frames[-1][0] == CLOSE
+    assert peer.transport.chat_ids == [1]
+    assert peer.transport.eof  # the half-close: the transport refuses any later write
+    peer.out.reading_stopped()
+    assert await asyncio.wait_for(peer.out.wait_closed(), 1)
+    assert peer.transport.frames[-1][0] == CLOSE and len(peer.transport.close_codes()) == 1
+
+
+async def test_close_sends_what_is_queued_then_waits_for_the_peers_answer() -> None:
+    peer = Peer()
+    peer.out.enqueue(chat(1))
+    peer.out.close(4000, b"room deleted")
+    await settle()
+    assert peer.transport.chat_ids == [1] and peer.transport.close_codes() == [4000]
+    assert not peer.out.closed and not peer.transport.closing  # still reading the answer
+    peer.out.reading_stopped()  # the peer answered
+    assert await asyncio.wait_for(peer.out.wait_closed(), 1)
+    assert peer.transport.closing and not peer.transport.aborted
+
+
+@pytest.mark.parametrize(("buffered", "aborted"), [(0, False), (100, True)])
+async def test_a_peer_that_never_answers_the_close_is_closed_or_reset_if_it_is_not_reading(
+        buffered: int, aborted: bool) -> None:
+    peer = Peer()
+    peer.out.close(1000, b"", timeout=0.05)
+    await settle()
+    peer.transport.buffered = buffered
+    assert await asyncio.wait_for(peer.out.wait_closed(), 1)
+    assert peer.transport.closing and peer.transport.aborted is aborted
+
+
+async def test_closing_a_socket_whose_transport_is_already_closing_finishes_at_once() -> None:
+    peer = Peer()
+    peer.stall()
+    peer.out.enqueue(chat(1))
+    await settle()
+    peer.transport.closing = True  # the peer vanished; the transport still holds our frames
+    peer.out.close(1001, b"server shutting down")
+    assert peer.out.closed  # no waiting for frames that can never be flushed
+    assert await asyncio.wait_for(peer.out.wait_closed(), 0.1)
+    assert peer.transport.writes == []
+
+
+async def test_when_the_peer_closes_first_the_queue_is_dropped_and_the_close_answered() -> None:
+    peer = Peer()
+    peer.stall()
+    peer.out.enqueue(chat(1))
+    await settle()
+    peer.out.reading_stopped()  # the peer's close frame arrived
+    assert await asyncio.wait_for(peer.out.wait_closed(), 1)
+    assert peer.transport.chat_ids == [] and peer.transport.close_codes() == [1000]
+
+
+async def test_when_aiohttp_closed_the_socket_itself_nothing_more_is_written() -> None:
+    peer = Peer()
+    peer.ws.closed = True  # e.g. it answered a 1009 with its own close frame
+    peer.out.enqueue(chat(1))
+    await settle()
+    peer.out.reading_stopped()
+    assert await asyncio.wait_for(peer.out.wait_closed(), 1)
+    assert peer.transport.writes == []
+
+
+async def test_a_ping_is_answered_in_order_with_the_queue() -> None:
+    peer = Peer()
+    peer.out.enqueue(chat(1))
+    peer.out.pong(b"abc")
+    await next_tick()
+    assert peer.transport.frames == [(TEXT, chat(1)[1][2:]), (0xA, b"abc")]
+
+
+# ---- stuck peers ----------------------------------------------------------------------------
+
+async def test_a_peer_that_takes_nothing_for_the_stall_timeout_is_reset() -> None:
+    peer = Peer(stall_timeout=0.05)
+    peer.stall()
+    peer.out.enqueue(chat(1))
+    await asyncio.wait_for(peer.transport.ended.wait(), 2)
+    assert peer.transport.aborted and peer.out.closing
+
+
+async def test_a_close_stuck_behind_a_stalled_peer_ends_within_the_stall_timeout() -> None:
+    peer = Peer(stall_timeout=0.05)
+    peer.stall()
+    peer.out.enqueue(chat(1))
+    peer.out.close(1001, b"server shutting down")
+    await asyncio.wait_for(peer.transport.ended.wait(), 2)
+    assert peer.transport.aborted
+    peer.out.reading_stopped()
+    assert await asyncio.wait_for(peer.out.wait_closed(), 1)
+
+
+async def test_a_peer_that_reads_slowly_is_not_dropped() -> None:
+    peer = Peer(max_queue=100, stall_timeout=0.5)
+    for i in range(1, 11):
+        peer.stall()
+        peer.out.enqueue(chat(i))
+        await settle()
+        peer.resume()  # it takes what it was sent, just later
+        await settle()
+    assert peer.transport.chat_ids == list(range(1, 11)) and not peer.out.closing
+
+
+# ---- the backfill ---------------------------------------------------------------------------
+
+async def test_a_backfill_waits_for_the_peer_instead_of_overflowing_the_queue() -> None:
+    peer = Peer(max_queue=8, after=0)
+    peer.stall()
+    backfill = asyncio.create_task(peer.out.backfill([chat(i) for i in range(1, 101)]))
+    await settle()
+    assert not backfill.done() and peer.transport.writes == []
+    while not backfill.done():  # the peer reads whenever it is sent something
+        peer.resume()
+        await settle()
+        peer.stall()
+    assert await backfill
+    peer.resume()
+    await settle()
+    assert peer.transport.chat_ids == list(range(1, 101)) and not peer.out.closing
+
+
+async def test_live_chat_during_a_catch_up_is_left_to_the_backfill_and_never_sent_twice() -> None:
+    peer = Peer(max_queue=8, after=0)
+    assert await peer.out.backfill([chat(1), chat(2)])
+    for i in range(2, 40):  # live frames while catching up: stored, so not queued
+        peer.out.enqueue(chat(i))
+    peer.out.send(text("presence"))  # other frames queue as usual
+    assert not peer.out.closing and peer.out.live_head == 39
+    assert not peer.out.caught_up(2)  # a newer message was published: read again
+    assert await peer.out.backfill([chat(i) for i in range(3, 40)])
+    assert peer.out.caught_up(39)
+    for i in range(38, 42):  # live copies of what the backfill sent, then new ones
+        peer.out.enqueue(chat(i))
+    await settle()
+    assert peer.transport.chat_ids == list(range(1, 42))
+    assert {"type": "presence"} in peer.transport.texts
+
+
+async def test_lagging_while_catching_up_names_the_last_backfilled_id() -> None:
+    peer = Peer(max_queue=4, after=10)
+    assert await peer.out.backfill([chat(11), chat(12)])
+    await settle()
+    peer.stall()
+    for _ in range(5):
+        peer.out.send(text("typing"))
+    await settle()
+    lagged = [f for f in peer.transport.texts if f["type"] == "lagged"]
+    assert lagged == [{"type": "lagged", "resume_after": 12}]
+    assert peer.transport.frames[-1][0] == CLOSE
+
+
+async def test_a_socket_closed_during_its_backfill_stops_the_backfill() -> None:
+    peer = Peer(max_queue=8, after=0)
+    peer.stall()
+    backfill = asyncio.create_task(peer.out.backfill([chat(i) for i in range(1, 50)]))
+    await settle()
+    peer.out.close(4000, b"room deleted")
+    assert await asyncio.wait_for(backfill, 1) is False
+    peer.resume()
+    await settle()
+    assert peer.transport.frames[-1][0] == CLOSE
+
+
+# ---- through the hub -----------------------------------------------------------------------
+
+async def test_shutdown_does_not_wait_for_a_socket_whose_transport_is_already_closing() -> None:
+    hub = Hub()
+    gone, alive = Peer(), Peer()
+    for name, peer in (("gone", gone), ("alive", alive)):
+        hub.join(Client(peer.out, "room", name, "127.0.0.1"))
+    gone.stall()
+    gone.out.enqueue(chat(1))
+    await settle()
+    gone.transport.closing = True  # the peer vanished with frames still queued for it
+    closing = asyncio.create_task(hub.close_all(timeout=30))
+    await settle()
+    alive.out.reading_stopped()  # the live one answers its 1001
+    await asyncio.wait_for(closing, 1)  # not 30 s
+    assert gone.out.closed and alive.out.closed
+    assert alive.transport.close_codes() == [1001] and gone.transport.writes == []
