@@ -14,7 +14,6 @@ import jinja2
 from aiohttp import web
 
 from .admin import setup_admin
-from .archive import setup_export
 from .hub import Hub
 from .keys import HUB, SETTINGS, STORE, WRITER
 from .middlewares import errors, known_host, security_headers
@@ -78,7 +77,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     admin = setup_admin(app)
     setup_search(app)
     setup_retention(app)
-    setup_export(app)
     setup_routes(app)
     env = aiohttp_jinja2.get_env(app)
     env.globals["asset"] = asset_urls(app)

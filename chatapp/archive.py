@@ -77,10 +77,6 @@ async def export_room(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def setup_export(app: web.Application) -> None:
-    app.router.add_get("/api/rooms/{room}/export", export_room, name="export")
-
-
 # The command line: a storage of its own, beside the server's.
 
 async def _open(db: str, create: bool = False) -> Storage:

@@ -1,4 +1,5 @@
-"""The URL table: every route the app serves, by name."""
+"""The URL table: every route the main app serves, by name (the admin sub-application's
+are in :mod:`chatapp.admin`, mounted at ``/admin``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 from yarl import URL
 
-from . import api, views, ws
+from . import api, archive, search, views, ws
 from .resources import resource_dir
 
 
@@ -46,5 +47,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/rooms/{room}", views.room_page, name="room")
     app.router.add_get("/ws/{room}", ws.websocket, name="ws")
     app.router.add_get("/api/rooms/{room}/messages", api.history, name="history")
+    app.router.add_get("/api/rooms/{room}/export", archive.export_room, name="export")
+    app.router.add_get("/search", search.search_page, name="search")
+    app.router.add_get("/api/search", search.api_search, name="api_search")
     app.router.add_get("/healthz", api.healthz, name="healthz")
     app.router.add_static("/static/", resource_dir("static"), name="static", append_version=True)

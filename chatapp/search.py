@@ -194,5 +194,3 @@ async def search_page(request: web.Request) -> web.Response:
 def setup_search(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[LIMITER] = PerAddress(settings.search_rate, settings.search_burst)
-    app.router.add_get("/api/search", api_search, name="api_search")
-    app.router.add_get("/search", search_page, name="search")
