@@ -27,7 +27,7 @@ from .admin import require_operator
 from .keys import STORE
 from .models import Message
 from .params import room_or_404
-from .storage import BackupReport, Busy, NewRow, Storage, StorageError, open_storage, utc_instant
+from .storage import BackupReport, Busy, NewRow, Storage, StorageError, TooSlow, open_storage, utc_instant
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ async def export_room(request: web.Request) -> web.StreamResponse:
     pages = store.export(room)
     try:
         first = await anext(pages, None)
-    except Busy:
+    except (Busy, TooSlow):
         raise web.HTTPServiceUnavailable(text="Too many exports and searches are running; try again shortly.",
                                          headers={"Retry-After": "5"}) from None
     response = web.StreamResponse(headers={

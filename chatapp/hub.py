@@ -36,10 +36,6 @@ class Client:
         self.user = user
         self.addr = addr
 
-    @property
-    def id(self) -> int:
-        return self.out.id
-
     def __repr__(self) -> str:
         return f"<Client #{self.out.id} {self.room}/{self.user} from {self.addr}>"
 
@@ -49,7 +45,6 @@ class Hub:
 
     def __init__(self) -> None:
         self.rooms: dict[str, set[Client]] = {}
-        self.locked: set[str] = set()
         self.per_addr: collections.Counter[str] = collections.Counter()
         self.total = 0
         self._names: dict[str, collections.Counter[str]] = {}  # room -> name -> sockets

@@ -44,7 +44,7 @@ from .storage import SessionRecord
 log = logging.getLogger(__name__)
 
 COOKIE_NAME = "chatapp_admin"  # the name it has always had: renaming it would log everyone out
-# Not settings yet (settings.py is being rewritten); candidates for CHATAPP_SESSION_*.
+# Module constants for now; candidates for CHATAPP_SESSION_* settings once members use them.
 SESSION_IDLE = dt.timedelta(days=7)  # unused this long, a session ends
 SESSION_LIFETIME = dt.timedelta(days=30)  # however busy, log in again after this
 TOUCH_EVERY = dt.timedelta(minutes=5)  # a session in use is written at most this often
