@@ -15,8 +15,9 @@ from aiohttp import web
 
 from .admin import setup_admin
 from .hub import Hub
-from .keys import HUB, SETTINGS, STORE, WRITER
+from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
 from .middlewares import errors, known_host, security_headers
+from .ratelimit import PerAddress
 from .resources import resource_dir
 from .retention import setup_retention
 from .rooms import RoomState
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app = web.Application(middlewares=[errors, known_host], client_max_size=64 * 1024)
     app[SETTINGS] = settings
     app[HUB] = Hub()
+    app[SENDERS] = PerAddress(settings.address_rate, settings.address_burst)
     app[LOGIN_THROTTLE] = LoginThrottle()
     aiohttp_jinja2.setup(
         app,

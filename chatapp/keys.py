@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .hub import Hub
+from .ratelimit import PerAddress
 from .settings import Settings
 from .storage import Storage
 from .writer import BatchWriter
@@ -13,3 +14,5 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Storage)
 WRITER = web.AppKey("writer", BatchWriter)
 HUB = web.AppKey("hub", Hub)
+# Messages per client address across all its sockets (see ws.py).
+SENDERS = web.AppKey("senders", PerAddress)

@@ -17,14 +17,17 @@ class TokenBucket:
         self.tokens = self.capacity
         self.stamp = time.monotonic()
 
-    def allow(self) -> bool:
+    def allow(self, cost: float = 1.0) -> bool:
+        """Take ``cost`` tokens if there are that many (a cost above the burst is taken
+        from a full bucket, so a large item is slow, not impossible)."""
         if self.rate <= 0:
             return True
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
+        cost = min(cost, self.capacity)
+        if self.tokens >= cost:
+            self.tokens -= cost
             return True
         return False
 
@@ -39,7 +42,7 @@ class PerAddress:
         self.max_tracked = max_tracked
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
 
-    def allow(self, addr: str) -> bool:
+    def allow(self, addr: str, cost: float = 1.0) -> bool:
         if self.rate <= 0:
             return True
         bucket = self._buckets.get(addr)
@@ -49,4 +52,4 @@ class PerAddress:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(addr)
-        return bucket.allow()
+        return bucket.allow(cost)

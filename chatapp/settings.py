@@ -180,6 +180,15 @@ class Settings:
         _at_least_zero("messages per second"),
     )
     msg_burst: int = setting(20, "Messages one connection may send at once before the rate applies.", _whole(1))
+    address_rate: float = setting(
+        10.0,
+        "Messages per second one client address may send on average across all its sockets; a message "
+        "costs one more for each 1,000 characters. 0 turns the limit off.",
+        _at_least_zero("messages per second"),
+    )
+    address_burst: int = setting(
+        50, "Messages one client address may send at once, across its sockets, before its rate applies.",
+        _whole(1))
     search_rate: float = setting(
         1.0,
         "Searches per second one client address may run on average (past it: 429); 0 turns the limit off.",

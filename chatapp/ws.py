@@ -17,7 +17,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from . import protocol
 from .connection import CLOSE_TIMEOUT, STALL_TIMEOUT, SocketWriter
 from .hub import Client
-from .keys import HUB, SETTINGS, STORE, WRITER
+from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
 from .models import dumps
 from .netutil import client_addr, origin_allowed
 from .params import int_param, room_or_404
@@ -32,8 +32,19 @@ log = logging.getLogger(__name__)
 # 12 bytes each) is 48 KB; anything over 64 KiB is closed with 1009 before it is buffered.
 MAX_FRAME = 64 * 1024
 BACKFILL_PAGE = 500
+MAX_BACKFILL = 10_000  # the most a client may ask to be replayed before a reset
+RESET_PAGE = 50  # what a reset client gets instead: the newest page, as the room page shows
 IN_FLIGHT = 64  # messages one socket may have waiting for the writer before we stop reading it
 TYPING_INTERVAL = 1.0
+# Every frame a socket sends costs from its frame budget before it is even parsed (one
+# token, plus one per 4 KiB): typing and garbage are not free. The budget is this many
+# times the message rate and burst, so chat at the message limit never touches it.
+FRAME_BUDGET = 4
+FRAME_BYTES_PER_TOKEN = 4096
+# Error replies are themselves limited: past this rate they are dropped, not sent.
+ERROR_RATE, ERROR_BURST = 5.0, 20
+GARBAGE_ALLOWED = 50  # invalid frames in a row before the socket is closed (1008)
+CHARS_PER_TOKEN = 1000  # per-address volume: a message costs one more per 1,000 characters
 
 
 def _error(code: str, client_id: str | None = None) -> str:
@@ -58,6 +69,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     except ProtocolError as exc:
         raise web.HTTPBadRequest(text=exc.detail) from None
     after = int_param(request, "after")
+    max_backfill = _max_backfill(request)
 
     ws = web.WebSocketResponse(
         heartbeat=settings.heartbeat or None,
@@ -88,7 +100,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     epoch = request.app[WRITER].rooms.epoch(room)
     try:
         if after is not None:
-            await _backfill(request, client, after)
+            await _backfill(request, client, after, max_backfill)
         await _receive(request, ws, client, epoch)
     finally:
         out.reading_stopped()  # answers the peer's close, unless we sent ours first
@@ -99,9 +111,21 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _backfill(request: web.Request, client: Client, after: int) -> None:
+def _max_backfill(request: web.Request) -> int | None:
+    limit = int_param(request, "max_backfill")
+    if limit is not None and not 1 <= limit <= MAX_BACKFILL:
+        raise web.HTTPBadRequest(text=f"max_backfill must be from 1 to {MAX_BACKFILL}")
+    return limit
+
+
+async def _backfill(request: web.Request, client: Client, after: int, max_backfill: int | None) -> None:
     """Send every stored message after ``after`` through the socket's queue, a page at a
     time, at the pace the socket takes them.
+
+    A client that asked for at most ``max_backfill`` and is further behind than that gets
+    a ``reset`` frame and the room's newest page instead: a page would rather load older
+    history on demand than replay thousands of messages (docs/protocol.md). It is opt-in
+    because a client that ignored the unknown frame would silently miss the rest.
 
     The client joined the hub before the first read, so anything published since is
     either read here or queued live once the backfill is over: while it runs, the writer
@@ -113,6 +137,13 @@ async def _backfill(request: web.Request, client: Client, after: int) -> None:
     store = request.app[STORE]
     out = client.out
     last = after
+    if max_backfill is not None and await store.count_after(client.room, after, max_backfill + 1) > max_backfill:
+        newest = await store.recent(client.room, RESET_PAGE)
+        if newest and newest[0].id > after:  # else the room was cleared meanwhile: nothing to skip
+            first = newest[0].id
+            out.send(dumps({"type": "reset", "room": client.room,
+                            "skipped_after": after, "skipped_before": first}))
+            last = first - 1  # the loop below sends the newest page, then goes on as usual
     while True:
         head = out.live_head
         messages, more = await store.after(client.room, last, BACKFILL_PAGE)
@@ -142,27 +173,56 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
     settings = request.app[SETTINGS]
     hub = request.app[HUB]
     writer = request.app[WRITER]
+    senders = request.app[SENDERS]
     out = client.out
+    limited = settings.msg_rate > 0
     # No buckets until needed: most sockets never type, and msg_rate 0 means no limit.
-    bucket = TokenBucket(settings.msg_rate, settings.msg_burst) if settings.msg_rate > 0 else None
+    bucket = TokenBucket(settings.msg_rate, settings.msg_burst) if limited else None
+    frames = TokenBucket(FRAME_BUDGET * settings.msg_rate, FRAME_BUDGET * settings.msg_burst) if limited else None
+    errors = TokenBucket(ERROR_RATE, ERROR_BURST) if limited else None
     typing: TokenBucket | None = None
     strikes_allowed = max(2 * settings.msg_burst, 20)
-    strikes = 0
+    strikes = garbage = 0
     slots = asyncio.Semaphore(IN_FLIGHT)
+
+    def refuse(code: str, client_id: str | None = None, detail: str | None = None) -> None:
+        """An error frame, unless this socket has had too many of them lately."""
+        if errors is None or errors.allow():
+            out.send(dumps(ProtocolError(code, detail, client_id).frame()))
+
+    def abuse(reason: bytes) -> None:
+        log.warning("%r: %s; closing it", client, reason.decode())
+        out.close(WSCloseCode.POLICY_VIOLATION, reason)
+
     async for msg in ws:
         if out.closing:
             continue  # we sent our close: read on until the peer's answer, ignore the rest
-        if msg.type != WSMsgType.TEXT:
-            if msg.type == WSMsgType.PING:
-                out.pong(msg.data)
-            elif msg.type == WSMsgType.BINARY:
-                out.send(_error("binary_not_supported"))
+        if msg.type == WSMsgType.PING:
+            out.pong(msg.data)
             continue
-        try:
-            frame = protocol.parse(msg.data, client.user)
-        except ProtocolError as exc:
-            out.send(dumps(exc.frame()))
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             continue
+        if frames is not None and not frames.allow(1 + len(msg.data) // FRAME_BYTES_PER_TOKEN):
+            strikes += 1
+            refuse("rate_limited", detail="You are sending too fast; that frame was dropped.")
+            if strikes > strikes_allowed:
+                abuse(b"rate limit exceeded")
+            continue
+        if msg.type == WSMsgType.BINARY:
+            frame: protocol.ChatIn | protocol.TypingIn | None = None
+            refuse("binary_not_supported")
+        else:
+            try:
+                frame = protocol.parse(msg.data, client.user)
+            except ProtocolError as exc:
+                frame = None
+                refuse(exc.code, exc.client_id, exc.detail)
+        if frame is None:
+            garbage += 1
+            if garbage > GARBAGE_ALLOWED:
+                abuse(b"too many invalid frames")
+            continue
+        garbage = 0
         if isinstance(frame, protocol.TypingIn):
             if typing is None:
                 typing = TokenBucket(1 / TYPING_INTERVAL, 1)
@@ -172,14 +232,17 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
             continue
         refusal = writer.rooms.refusal(client.room, epoch)
         if refusal is not None:  # said at once; the writer checks again when it commits
-            out.send(_error(refusal, frame.client_id))
+            refuse(refusal, frame.client_id)
             continue
         if bucket is not None and not bucket.allow():
             strikes += 1
-            out.send(_error("rate_limited", frame.client_id))
+            refuse("rate_limited", frame.client_id)
             if strikes > strikes_allowed:
-                log.warning("%r kept flooding; closing it", client)
-                out.close(WSCloseCode.POLICY_VIOLATION, b"rate limit exceeded")
+                abuse(b"rate limit exceeded")
+            continue
+        if not senders.allow(client.addr, 1 + len(frame.message) // CHARS_PER_TOKEN):
+            refuse("rate_limited", frame.client_id,
+                   "Your address is sending too much across all its connections; that message was not sent.")
             continue
         strikes = 0
         await slots.acquire()
@@ -187,6 +250,6 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
             future = writer.submit(client.room, frame.user, frame.message, frame.client_id, epoch)
         except WriterClosed:
             slots.release()
-            out.send(_error("shutting_down", frame.client_id))
+            refuse("shutting_down", frame.client_id)
             continue
         future.add_done_callback(functools.partial(_on_stored, client, slots, frame.client_id))
