@@ -13,6 +13,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from . import descriptors
 from .admin import setup_admin
 from .hub import Hub
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(database)
     app.on_shutdown.append(on_shutdown)
     app.on_response_prepare.append(security_headers)
+    app.cleanup_ctx.append(descriptors.watch)
     setup_sessions(app)
     admin = setup_admin(app)
     setup_search(app)

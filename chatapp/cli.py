@@ -21,6 +21,7 @@ from aiohttp import web
 from . import settings as settings_mod
 from .app import create_app
 from .archive import ExportError, backup, export_to, import_from
+from .descriptors import raise_open_files_limit
 from .storage import StorageError
 
 log = logging.getLogger("chatapp")
@@ -71,6 +72,7 @@ def _event_loop() -> asyncio.AbstractEventLoop | None:
 
 def serve(settings: settings_mod.Settings) -> int:
     app = create_app(settings)
+    raise_open_files_limit(settings.max_connections)
     log.info("serving http://%s:%s with database %s", settings.host, settings.port, settings.db)
     try:
         web.run_app(
@@ -78,6 +80,9 @@ def serve(settings: settings_mod.Settings) -> int:
             host=settings.host,
             port=settings.port,
             shutdown_timeout=settings.shutdown_timeout,
+            # Also how long a connection may take to send a request's headers: a client
+            # that opens connections and never finishes a request cannot hold them long.
+            keepalive_timeout=settings.request_timeout,
             print=None,
             access_log=None,
             loop=_event_loop(),

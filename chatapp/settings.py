@@ -228,6 +228,12 @@ class Settings:
         "",
         "Key for the admin session cookie (32 url-safe base64 bytes); when empty one is "
         "generated once and kept in <db>.secret beside the database.",
+    request_timeout: float = setting(
+        15.0,
+        "Seconds a connection may take to send a request's headers, or stay idle between requests, "
+        "before it is closed.",
+        _seconds,
+    )
     )
     secure_cookies: bool = setting(
         False, "Mark cookies Secure even when requests arrive over plain HTTP (TLS ended at a proxy).")
