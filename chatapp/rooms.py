@@ -6,6 +6,9 @@
 - **epoch** (in memory): bumped when a room is deleted. A socket remembers the epoch it
   joined in; a message from a socket of a deleted room is refused, so a message in
   flight cannot bring the room back.
+- **known** (in memory, bounded): rooms recently seen stored, so the writer asks the
+  database whether a message creates a room (and counts it against its sender's room
+  allowance) only for rooms it has not seen lately. Forgotten when a room is deleted.
 
 Only moderation, running as operations of the single writer (see
 :mod:`chatapp.moderation`), changes this state, and the writer checks it when it
@@ -17,12 +20,15 @@ from __future__ import annotations
 import collections
 from collections.abc import Iterable
 
+KNOWN_ROOMS = 4096  # rooms remembered as stored; the least recently used go first
+
 
 class RoomState:
     def __init__(self, locked: Iterable[str] = ()) -> None:
         self._locked = set(locked)
         self._busy: collections.Counter[str] = collections.Counter()
         self._epochs: dict[str, int] = {}
+        self._known: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     def is_locked(self, room: str) -> bool:
         return room in self._locked
@@ -38,6 +44,20 @@ class RoomState:
         if room in self._locked or room in self._busy:
             return "room_locked"
         return None
+
+    def known(self, room: str) -> bool:
+        """Whether ``room`` was seen stored lately (a hint: False means "ask the database")."""
+        if room in self._known:
+            self._known.move_to_end(room)
+            return True
+        return False
+
+    def remember(self, rooms: Iterable[str]) -> None:
+        for room in rooms:
+            self._known[room] = None
+            self._known.move_to_end(room)
+        while len(self._known) > KNOWN_ROOMS:
+            self._known.popitem(last=False)
 
     # ---- changed by moderation only ----
 
@@ -58,4 +78,5 @@ class RoomState:
     def deleted(self, room: str) -> None:
         """The room and its flags are gone: a room of that name starts afresh, open."""
         self._locked.discard(room)
+        self._known.pop(room, None)
         self._epochs[room] = self._epochs.get(room, 0) + 1

@@ -1,4 +1,4 @@
-"""HTML pages: the room list and a room, both rendered complete on the server."""
+"""HTML pages: the room list (a page at a time) and a room, both rendered on the server."""
 
 from __future__ import annotations
 
@@ -9,15 +9,21 @@ from . import protocol
 from .keys import HUB, SETTINGS, STORE, WRITER
 from .models import Message
 from .params import int_param, room_or_404
+from .roomlist import PAGE_SIZE, fetch_page, page_query, room_query
 
 
 @aiohttp_jinja2.template("index.html")
 async def index(request: web.Request) -> dict[str, object]:
-    rooms = await request.app[STORE].rooms()
+    """The join form and one page of the room list (or of the rooms found by ``q``)."""
+    rq = room_query(request)
+    store = request.app[STORE]
+    rooms, after = await fetch_page(rq, lambda needle, cursor: store.room_page(needle, cursor, PAGE_SIZE))
     hub = request.app[HUB]
     return {
         "rooms": rooms,
         "online": {r.name: hub.connections(r.name) for r in rooms},
+        "search": rq,
+        "more": page_query(rq, after) if after is not None else None,
         "max_room": protocol.MAX_ROOM,
         "max_user": protocol.MAX_USER,
         "room_error": request.query.get("error") == "room",

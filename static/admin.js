@@ -121,6 +121,8 @@
     }
     const size = document.querySelector('#totals [data-total="db_size"]');
     if (size) size.title = data.totals.db_bytes + " bytes";
+    const full = document.getElementById("storage-full");
+    if (full) full.hidden = !data.totals.storage_full;
   }
 
   async function refresh() {

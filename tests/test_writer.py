@@ -13,6 +13,7 @@ from chatapp.rooms import RoomState
 from chatapp.storage import NewRow, RowRejected, Unavailable
 from chatapp.writer import BatchWriter, NotStored, Stored
 
+from .admin_client import login
 from .conftest import TIMEOUT, MakeClient, recv
 
 
@@ -161,3 +162,6 @@ async def test_past_the_storage_ceiling_new_messages_are_refused_and_reading_goe
     history = await client.get("/api/rooms/lobby/messages")
     assert history.status == 200 and len((await history.json())["messages"]) == stored > 0
     assert (await client.get("/rooms/lobby")).status == 200
+    await login(client)  # the operator is told, on the page and in the live table's data
+    assert 'id="storage-full" class="alert storage-full" role="alert">' in await (await client.get("/admin")).text()
+    assert (await (await client.get("/admin/api/rooms")).json())["totals"]["storage_full"] is True

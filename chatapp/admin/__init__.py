@@ -9,7 +9,8 @@ middlewares and response hooks around a sub-application's.
 - :mod:`.gate`: the middleware, and :func:`require_operator` for operator-only pages
   elsewhere (the NDJSON export);
 - :mod:`.login`: the password, logging in, out, and out everywhere;
-- :mod:`.overview`: the live room table; :mod:`.room`: one room and its moderation;
+- :mod:`.overview`: the live room table, a page at a time; :mod:`.room`: one room and its
+  moderation; :mod:`.bulk`: deleting many rooms at once;
   :mod:`.audit`: the audit log; :mod:`.pages`: what they share.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..keys import SETTINGS
-from . import audit, login, overview, room
+from . import audit, bulk, login, overview, room
 from .gate import ADMIN_APP, OPERATOR, is_operator, operator_gate, require_operator
 from .login import OPERATOR_PASSWORD, OperatorPassword
 
@@ -37,6 +38,8 @@ def _routes(admin: web.Application) -> None:
     r.add_post("/logout", login.logout, name="admin_logout")
     r.add_post("/logout/everywhere", login.logout_everywhere, name="admin_logout_everywhere")
     r.add_get("/audit", audit.audit_page, name="admin_audit")
+    r.add_get("/bulk-delete", bulk.preview, name="admin_bulk")
+    r.add_post("/bulk-delete", bulk.delete, name="admin_bulk_delete")
     r.add_get("/rooms/{room}", room.room_page, name="admin_room")
     r.add_post(r"/rooms/{room}/messages/{id:[0-9]{1,18}}/delete", room.delete_message,
                name="admin_delete_message")

@@ -1,12 +1,16 @@
-"""The room table at ``/admin``: every room with its figures, busiest first, live.
+"""The room table at ``/admin``: a page of rooms with their figures, busiest first, live.
 
 The page and its JSON (``/admin/api/rooms``, polled by ``static/admin.js``) share one
-:func:`overview`, so what a reload shows and what the poll shows cannot differ.
+:func:`overview`, so what a reload shows and what the poll shows cannot differ. Both
+take the room list's ``q`` and ``after`` (:mod:`chatapp.roomlist`), so the poll refreshes
+only the page shown, and the totals come from counters kept by the database: a refresh
+costs the same with ten rooms or a million.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from typing import Any
 
 import aiohttp_jinja2
@@ -14,7 +18,8 @@ from aiohttp import web
 
 from ..keys import HUB, STORE, WRITER
 from ..models import dumps
-from ..storage import RoomStats
+from ..roomlist import PAGE_SIZE, fetch_page, page_query, room_query
+from .bulk import bulk_defaults
 from .pages import admin_url, page, since_24h
 
 POLL_SECONDS = 5  # how often admin.js refreshes the room table
@@ -43,34 +48,44 @@ def human_bytes(n: int) -> str:
 
 
 async def overview(request: web.Request) -> dict[str, Any]:
-    """The room table's rows, busiest first, and the totals; the page and the API share it."""
+    """One page of the room table, the next page's query, and the totals."""
     store, hub, rooms = request.config_dict[STORE], request.config_dict[HUB], request.config_dict[WRITER].rooms
-    stats = {s.name: s for s in await store.room_stats(since_24h())}
-    for name in hub.rooms:  # people can be in a room nobody has posted in yet
-        if name not in stats:
-            stats[name] = RoomStats(name, 0, None, rooms.is_locked(name), None, 0)
-    rows = [
-        RoomRow(s.name, admin_url(request, "admin_room", room=s.name), s.message_count,
-                hub.connections(s.name), s.names_24h, s.last_message_at, s.locked)
-        for s in stats.values()
-    ]
-    # Activity: the latest message first, then the most people connected, then by name.
-    rows.sort(key=lambda r: r.name)
-    rows.sort(key=lambda r: (r.last_message_at or "", r.connections), reverse=True)
+    rq = room_query(request)
+    since = since_24h()
+    stats, after = await fetch_page(
+        rq, lambda needle, cursor: store.room_stats_page(since, needle, cursor, PAGE_SIZE))
+    rows = [RoomRow(s.name, admin_url(request, "admin_room", room=s.name), s.message_count,
+                    hub.connections(s.name), s.names_24h, s.last_message_at, s.locked) for s in stats]
+    # People can be in a room nobody has posted in yet: the most crowded of those (up to a
+    # page) are counted, and listed at the end of the first page. Looking at them costs
+    # in proportion to the rooms with people in them (capped by max_connections), never
+    # to the rooms stored.
+    shown = {r.name for r in rows}
+    crowded = heapq.nlargest(PAGE_SIZE, (n for n in hub.rooms if n not in shown), key=hub.connections)
+    stored = {r.name for r in await store.rooms_named(crowded)}
+    unstored = [n for n in crowded if n not in stored]
+    if not rq.q and rq.first_page:
+        rows += [RoomRow(n, admin_url(request, "admin_room", room=n), 0, hub.connections(n), 0, None,
+                         rooms.is_locked(n)) for n in unstored]
+    room_total, message_total = await store.totals()
     db_bytes = await store.size_bytes()
     totals = {
-        "rooms": len(rows),
-        "messages": sum(r.messages for r in rows),
+        "rooms": room_total + len(unstored),
+        "messages": message_total,
         "connections": hub.total,
         "db_bytes": db_bytes,
         "db_size": human_bytes(db_bytes),
+        # True while the batch writer refuses new messages (CHATAPP_MAX_DB_MB / _MIN_FREE_MB).
+        "storage_full": request.config_dict[WRITER].ceiling.full,
     }
-    return {"rooms": rows, "totals": totals}
+    return {"rooms": rows, "totals": totals, "more": page_query(rq, after) if after is not None else None}
 
 
 @aiohttp_jinja2.template("admin/index.html")
 async def home(request: web.Request) -> dict[str, Any]:
-    return await page(request, poll_seconds=POLL_SECONDS, **await overview(request))
+    rq = room_query(request)
+    return await page(request, poll_seconds=POLL_SECONDS, search=rq, api_query=page_query(rq, rq.after),
+                      bulk=bulk_defaults(), **await overview(request))
 
 
 async def api_rooms(request: web.Request) -> web.Response:

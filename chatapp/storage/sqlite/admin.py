@@ -1,33 +1,14 @@
-"""The operator's figures and the audit log on SQLite."""
+"""The audit log on SQLite (the operator's room figures are in :mod:`.rooms`)."""
 
 from __future__ import annotations
 
 from ...models import utc_now_iso
-from ..base import AuditEntry, RoomStats
-from .connection import Row, SQLiteBase
+from ..base import AuditEntry
+from .connection import SQLiteBase
 from .messages import NEWEST
-
-# The distinct-names count reads only the (room, ts, user) index.
-_STATS_COLUMNS = (
-    "r.name, r.message_count, r.last_message_at, r.locked, r.retention_days, "
-    "(SELECT COUNT(DISTINCT m.user) FROM messages m WHERE m.room = r.name AND m.ts >= ?)"
-)
-
-
-def _stats(row: Row) -> RoomStats:
-    return RoomStats(row[0], int(row[1]), row[2], bool(row[3]),
-                     None if row[4] is None else int(row[4]), int(row[5]))
 
 
 class AdminMixin(SQLiteBase):
-    async def room_stats(self, since: str) -> list[RoomStats]:
-        """Every stored room with its figures; ``since`` bounds the distinct-names count."""
-        return [_stats(r) for r in await self._read(f"SELECT {_STATS_COLUMNS} FROM rooms r", (since,))]
-
-    async def room_stat(self, room: str, since: str) -> RoomStats | None:
-        rows = await self._read(f"SELECT {_STATS_COLUMNS} FROM rooms r WHERE r.name = ?", (since, room))
-        return _stats(rows[0]) if rows else None
-
     async def record_audit(self, action: str, client: str, *, room: str | None = None,
                            message_id: int | None = None, detail: str | None = None) -> None:
         await self._write(
