@@ -2,7 +2,7 @@
 // top or presses "Load older messages". Paging is by id (before=the first on screen), so
 // messages arriving meanwhile never shift a page.
 
-import { addOlder, firstId, onNearTop } from "./room-timeline.js";
+import { firstId, nearTop, onScroll, prepend } from "./room-timeline.js";
 import { showAlert } from "./room-notify.js";
 
 const PAGE_SIZE = 50;
@@ -10,6 +10,7 @@ const PAGE_SIZE = 50;
 const olderButton = document.getElementById("load-older");
 let historyPath = "";
 let loading = false;
+let onNewestDropped = () => {};
 
 async function fetchPage(before) {
   const response = await fetch(historyPath + "?before=" + before + "&limit=" + PAGE_SIZE);
@@ -25,7 +26,8 @@ async function loadOlder() {
   olderButton.disabled = true;
   try {
     const page = await fetchPage(first);
-    addOlder(page.messages);
+    // The page keeps a bounded number of messages: reading back drops the newest.
+    if (prepend(page.messages)) onNewestDropped();
     olderButton.hidden = !page.has_more;
   } catch (e) {
     showAlert("Could not load older messages. Try again in a moment.");
@@ -40,8 +42,15 @@ export function noOlder() {
   olderButton.hidden = true;
 }
 
-export function setupHistory(path) {
+// Older messages left the page (to keep it small), or were never on it (after a reset).
+export function olderAvailable() {
+  olderButton.hidden = false;
+}
+
+// newestDropped: older pages pushed the newest messages off the page.
+export function setupHistory(path, { newestDropped }) {
   historyPath = path;
+  onNewestDropped = newestDropped;
   olderButton.addEventListener("click", loadOlder);
-  onNearTop(loadOlder);
+  onScroll(() => { if (nearTop()) loadOlder(); });
 }

@@ -9,13 +9,14 @@
 
 import { applyRoomState, roomCleared, roomDeleted } from "./room-moderation.js";
 import { focusComposer, giveBack, setupComposer } from "./room-composer.js";
-import { setupHistory } from "./room-history.js";
+import { olderAvailable, setupHistory } from "./room-history.js";
+import { CAP, markMine, setupTimeline } from "./room-timeline.js";
+import * as live from "./room-live.js";
 import { setupName, userName } from "./room-name.js";
 import { notice, setupAlerts, showAlert } from "./room-notify.js";
 import { Outbox } from "./room-outbox.js";
 import { clearTyping, markPresenceStale, showPresence, showTyping } from "./room-presence.js";
 import { RoomSocket } from "./room-socket.js";
-import { addMessage, lastId, markMine, removeMessage, scrollToBottom, setupTimeline } from "./room-timeline.js";
 
 const data = document.body.dataset;
 const maxMessage = parseInt(data.maxMessage, 10) || 4000;
@@ -24,7 +25,9 @@ const maxUser = parseInt(data.maxUser, 10) || 32;
 function socketQuery() {
   const params = new URLSearchParams();
   if (userName()) params.set("user", userName());
-  params.set("after", String(lastId()));  // resume: whatever came after the last one on screen
+  params.set("after", String(live.resumeAfter()));  // resume: whatever came after what we have
+  // Further behind than a page holds, the server sends the newest page instead (`reset`).
+  params.set("max_backfill", String(CAP));
   return params;
 }
 
@@ -41,7 +44,7 @@ const outbox = new Outbox(document.getElementById("pending"), socket);
 function received(frame) {
   const own = !!(frame.client_id && outbox.settle(frame.client_id));
   // Follow our own message down, unless more of ours are still on their way.
-  addMessage(frame, own && outbox.size === 0);
+  live.receive(frame, own && outbox.size === 0);
   clearTyping(frame.user);
 }
 
@@ -56,7 +59,8 @@ function handle(frame) {
   switch (frame.type) {
     case "chat": received(frame); break;
     case "error": refused(frame); break;
-    case "delete": removeMessage(frame.id); break;
+    case "delete": live.remove(frame.id); break;
+    case "reset": live.reset(frame); break;
     case "presence": showPresence(frame); break;
     case "typing": showTyping(frame.user); break;
     case "room": applyRoomState(frame); break;
@@ -71,11 +75,12 @@ setupName(maxUser, {
   onChange: () => { markMine(); socket.reconnect(); },
   onDone: () => focusComposer(),
 });
-setupTimeline();
-setupHistory(data.historyPath);
+const reading = setupTimeline();
+setupHistory(data.historyPath, { newestDropped: live.markGap });
+live.setupLive(data.historyPath, { reading, olderAvailable });
 setupComposer({
   maxMessage,
-  send: (text) => { outbox.add(text, userName()); scrollToBottom(); },
+  send: (text) => { outbox.add(text, userName()); live.showLatest(); },
   ping: () => socket.send({ type: "typing" }),
 });
 focusComposer({ onlyWithKeyboard: true });

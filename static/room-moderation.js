@@ -4,7 +4,7 @@
 import { setLocked } from "./room-composer.js";
 import { noOlder } from "./room-history.js";
 import { notice, showAlert } from "./room-notify.js";
-import { clearMessages } from "./room-timeline.js";
+import { clearAll } from "./room-live.js";
 
 // The notice's markup is the one the server renders for a page opened while locked.
 const lockedTemplate = document.getElementById("locked-template");
@@ -29,13 +29,13 @@ export function applyRoomState(frame) {
 }
 
 export function roomCleared() {
-  clearMessages();
+  clearAll();
   noOlder();
   notice("An admin cleared this room's history.");
 }
 
 export function roomDeleted() {
-  clearMessages();
+  clearAll();
   noOlder();
   showAlert("An admin deleted this room. Reload the page to start it afresh.", true);
 }

@@ -1,7 +1,9 @@
-// The person's display name: from ?user= once (then out of the address bar), else what
-// this browser remembers. It travels in the socket URL, and a handshake the server refuses
-// looks like a dead network to a page, which would retry for ever without saying why; so
-// the server's rules are checked here first.
+// The person's display name: what this browser remembers, or a name a link brought with
+// ?user=. A link's name is used for this visit only, and kept (for every room) only when
+// the person says so: "Keep this name", or Enter or a change in the name field. So a link
+// cannot rename anyone behind their back. The name travels in the socket URL, and a
+// handshake the server refuses looks like a dead network to a page, which would retry for
+// ever without saying why; so the server's rules are checked here first.
 
 import { showAlert } from "./room-notify.js";
 import { nameProblem } from "./room-rules.js";
@@ -45,32 +47,64 @@ function takeFromAddress() {
   return name;
 }
 
-function load(maxUser) {
-  const name = (takeFromAddress() || recalled() || "").normalize("NFC").trim();
-  const problem = nameProblem(name, maxUser);
-  if (problem) { showAlert(problem); return ""; }
-  if (name) remember(name);
-  return name;
+function clean(name) {
+  return (name || "").normalize("NFC").trim();
+}
+
+const prompt = document.getElementById("name-prompt");
+const promptText = document.getElementById("name-prompt-text");
+const keepButton = document.getElementById("name-keep");
+const revertButton = document.getElementById("name-revert");
+
+function settle() {
+  prompt.hidden = true;
+}
+
+// The link's name is in use for now; the person decides whether it stays.
+function offer(name, saved) {
+  promptText.textContent = "This link set your name to \u201c" + name + "\u201d for this visit.";
+  revertButton.textContent = saved ? "Use \u201c" + saved + "\u201d" : "Not now";
+  prompt.hidden = false;
 }
 
 // onChange runs after the name has changed (to reconnect under it); onDone when Enter
 // says the person has finished with the field.
 export function setupName(maxUser, { onChange, onDone }) {
-  current = load(maxUser);
+  const linked = clean(takeFromAddress());
+  const saved = clean(recalled());
+  const linkProblem = linked ? nameProblem(linked, maxUser) : null;
+  if (linkProblem) showAlert(linkProblem);
+  current = saved && !nameProblem(saved, maxUser) ? saved : "";
+  if (linked && !linkProblem && linked !== current) {
+    offer(linked, current);
+    current = linked;
+  }
   nameInput.value = current;
+
+  keepButton.addEventListener("click", () => { remember(current); settle(); });
+  revertButton.addEventListener("click", () => {
+    settle();
+    if (!saved || saved === current) return;  // "Not now": the link's name lasts this visit
+    current = saved;
+    nameInput.value = saved;
+    onChange();
+  });
   nameInput.addEventListener("change", () => {
-    const name = nameInput.value.normalize("NFC").trim();
+    const name = clean(nameInput.value);
     const problem = nameProblem(name, maxUser);
     if (problem) { showAlert(problem); nameInput.value = current; return; }
     if (name === current) return;
     current = name;
     nameInput.value = name;
-    remember(name);
+    remember(name);  // typed by the person: theirs to keep
+    settle();
     onChange();
   });
   nameInput.addEventListener("keydown", (event) => {
     if (event.key !== "Enter") return;
     event.preventDefault();
+    // Enter on the link's name, unchanged, keeps it too: the person has looked at it.
+    if (!prompt.hidden && clean(nameInput.value) === current) { remember(current); settle(); }
     nameInput.blur();  // which fires "change"
     onDone();
   });

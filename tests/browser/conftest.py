@@ -313,9 +313,13 @@ def relay(server: ChatServer) -> Iterator[TcpRelay]:
 # ---------------------------------------------------------------- page helpers
 
 def open_room(page: Page, base_url: str, room: str, user: str | None = None) -> Page:
-    """Open a room page and wait until its socket is up."""
+    """Open a room page and wait until its socket is up; a name given here is kept, as a
+    person who chose it on the index page has it kept."""
     page.goto(f"{base_url}/rooms/{room}" + (f"?user={urllib.parse.quote(user)}" if user else ""))
     expect(page.locator("#status")).to_have_attribute("data-state", "online")
+    if page.locator("#name-prompt").is_visible():
+        page.click("#name-keep")
+        expect(page.locator("#name-prompt")).to_be_hidden()
     return page
 
 
