@@ -14,6 +14,7 @@ import jinja2
 from aiohttp import web
 
 from . import descriptors
+from .accounts import setup_accounts, viewer
 from .admin import setup_admin
 from .hub import Hub
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
@@ -39,7 +40,9 @@ async def database(app: web.Application) -> AsyncIterator[None]:
                                  busy_timeout_ms=int(settings.busy_timeout * 1000))
     app[STORE] = storage
     ceiling = StorageCeiling(storage, settings.max_db_mb, settings.min_free_mb)
-    writer = BatchWriter(storage, app[HUB].publish, RoomState(await storage.locked_rooms()), ceiling)
+    room_limit = PerAddress(settings.room_rate / 60, settings.room_burst)
+    writer = BatchWriter(storage, app[HUB].publish, RoomState(await storage.locked_rooms()), ceiling,
+                         room_limit)
     writer.start()
     app[WRITER] = writer
     log.info("database %s ready", settings.db)
@@ -74,15 +77,17 @@ def create_app(settings: Settings | None = None) -> web.Application:
         auto_reload=False,
     )
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(descriptors.watch)
     app.on_shutdown.append(on_shutdown)
     app.on_response_prepare.append(security_headers)
-    app.cleanup_ctx.append(descriptors.watch)
     setup_sessions(app)
+    setup_accounts(app)
     admin = setup_admin(app)
     setup_search(app)
     setup_retention(app)
     setup_routes(app)
     env = aiohttp_jinja2.get_env(app)
     env.globals["asset"] = asset_urls(app)
+    env.globals["viewer"] = viewer  # the member looking at the page, or None
     env.globals["url"] = named_urls(app, admin)  # names from both routers, in either app's pages
     return app

@@ -25,16 +25,18 @@ PRESENCE_NAMES = 200  # names listed in a presence frame; ``count`` is always ex
 
 
 class Client:
-    """One socket in one room: who it is, and ``out``, the writer everything it is sent
-    goes through."""
+    """One socket in one room: who it is (a member's id, or None for a guest), and ``out``,
+    the writer everything it is sent goes through."""
 
-    __slots__ = ("addr", "out", "room", "user")
+    __slots__ = ("addr", "member_id", "out", "room", "user")
 
-    def __init__(self, out: SocketWriter, room: str, user: str, addr: str) -> None:
+    def __init__(self, out: SocketWriter, room: str, user: str, addr: str,
+                 member_id: int | None = None) -> None:
         self.out = out
         self.room = room
         self.user = user
         self.addr = addr
+        self.member_id = member_id
 
     def __repr__(self) -> str:
         return f"<Client #{self.out.id} {self.room}/{self.user} from {self.addr}>"
@@ -48,6 +50,8 @@ class Hub:
         self.per_addr: collections.Counter[str] = collections.Counter()
         self.total = 0
         self._names: dict[str, collections.Counter[str]] = {}  # room -> name -> sockets
+        self._guests: dict[str, collections.Counter[str]] = {}  # room -> guest name -> sockets
+        self._by_member: dict[int, set[Client]] = {}  # member id -> their sockets, in any room
         self._presence_frames: dict[str, bytes] = {}
         self._presence_pending: dict[str, asyncio.TimerHandle] = {}
         self.flusher = Flusher()  # shared by every socket's writer: one flush pass per tick
@@ -57,6 +61,10 @@ class Hub:
         self.rooms.setdefault(room, set()).add(client)
         self.per_addr[client.addr] += 1
         self.total += 1
+        if client.member_id is None:
+            self._guests.setdefault(room, collections.Counter())[client.user] += 1
+        else:
+            self._by_member.setdefault(client.member_id, set()).add(client)
         names = self._names.setdefault(room, collections.Counter())
         names[client.user] += 1
         if names[client.user] == 1:
@@ -76,6 +84,16 @@ class Hub:
         if self.per_addr[client.addr] <= 0:
             del self.per_addr[client.addr]
         self.total -= 1
+        if client.member_id is None:
+            guests = self._guests[room]
+            guests[client.user] -= 1
+            if guests[client.user] <= 0:
+                del guests[client.user]
+        else:
+            sockets = self._by_member.get(client.member_id, set())
+            sockets.discard(client)
+            if not sockets:
+                self._by_member.pop(client.member_id, None)
         names = self._names[room]
         names[client.user] -= 1
         if names[client.user] <= 0:
@@ -84,15 +102,25 @@ class Hub:
         if not members:
             del self.rooms[room]
             del self._names[room]
+            self._guests.pop(room, None)
             self._presence_frames.pop(room, None)
 
     def connections(self, room: str) -> int:
         return len(self.rooms.get(room, ()))
 
     def presence(self, room: str) -> dict[str, object]:
-        """Who is here: distinct names (two tabs count once), at most PRESENCE_NAMES listed."""
-        names = sorted(self._names.get(room, ()), key=str.casefold)
-        return {"type": "presence", "room": room, "users": names[:PRESENCE_NAMES], "count": len(names)}
+        """Who is here: distinct names (two tabs count once), at most PRESENCE_NAMES listed.
+
+        ``members`` (only when there are any) lists which of those names are members'; the
+        others are guests'. Guests only, the frame is what it was before accounts existed."""
+        all_names: collections.Counter[str] = self._names.get(room, collections.Counter())
+        names = sorted(all_names, key=str.casefold)[:PRESENCE_NAMES]
+        frame: dict[str, object] = {"type": "presence", "room": room, "users": names, "count": len(all_names)}
+        guests: collections.Counter[str] = self._guests.get(room, collections.Counter())
+        members = [n for n in names if n not in guests]
+        if members:
+            frame["members"] = members
+        return frame
 
     def _presence_frame(self, room: str) -> bytes:
         frame = self._presence_frames.get(room)
@@ -132,6 +160,13 @@ class Hub:
         """The writer's callback: committed messages, in id order, to their rooms."""
         for s in stored:
             self.broadcast(s.message.room, s.text, s.message.id)
+
+    def close_member(self, member_id: int, code: int, reason: bytes) -> int:
+        """Close every socket of one member, in every room; how many."""
+        sockets = tuple(self._by_member.get(member_id, ()))
+        for client in sockets:
+            client.out.close(code, reason)
+        return len(sockets)
 
     def close_room(self, room: str, code: int, reason: bytes) -> None:
         for client in tuple(self.rooms.get(room, ())):

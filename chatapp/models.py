@@ -19,9 +19,14 @@ class Message(NamedTuple):
     body: str
     ts: str
     client_id: str | None
+    member_id: int | None = None  # the sender's account; None for a guest
+
+    @property
+    def guest(self) -> bool:
+        return self.member_id is None
 
     def frame(self) -> dict[str, Any]:
-        return {
+        frame = {
             "type": "chat",
             "id": self.id,
             "room": self.room,
@@ -30,6 +35,11 @@ class Message(NamedTuple):
             "ts": self.ts,
             "client_id": self.client_id,
         }
+        # A member's message says so; a guest's has no such field, so guests' frames (and
+        # every export made before accounts existed) stay exactly what they were.
+        if self.member_id is not None:
+            frame["member"] = True
+        return frame
 
     def frame_text(self) -> str:
         return dumps(self.frame())

@@ -48,8 +48,12 @@ ERRORS: dict[str, str] = {
     "invalid_client_id": f"client_id must be a string of 1 to {MAX_CLIENT_ID} characters.",
     "binary_not_supported": "Binary frames are not supported; send JSON text.",
     "rate_limited": "You are sending too fast; that message was not sent.",
+    "name_taken": ("That name belongs to a member of this server. Choose another name, or log in "
+                   "if it is yours; nothing was posted under it."),
     "room_locked": "This room is locked; nobody can post in it right now.",
     "room_deleted": "This room was deleted; that message was not sent.",
+    "room_limit": ("You are creating new rooms too fast; that message was not sent and the room "
+                   "was not created. Post in a room that exists, or try again in a minute."),
     "not_stored": "The server could not store that message; it was not sent. Try again.",
     "storage_full": "The server's storage is full; nothing new can be posted until its operator makes room.",
     "shutting_down": "The server is restarting; that message was not sent. Try again shortly.",

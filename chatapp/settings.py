@@ -69,6 +69,14 @@ def _one_of(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _lower_choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value.strip().lower() not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value.strip().lower()
+    return parse
+
+
 def _bool(value: str) -> bool:
     if value.strip().lower() in {"1", "true", "yes", "on"}:
         return True
@@ -189,6 +197,14 @@ class Settings:
     address_burst: int = setting(
         50, "Messages one client address may send at once, across its sockets, before its rate applies.",
         _whole(1))
+    room_rate: float = setting(
+        6.0,
+        "New rooms per minute one client address may create on average (a message to a room "
+        "nobody has posted in creates it; past the limit it gets error room_limit); 0 turns the limit off.",
+        _at_least_zero("rooms per minute"),
+    )
+    room_burst: int = setting(10, "New rooms one client address may create at once before the rate applies.",
+                              _whole(1))
     search_rate: float = setting(
         1.0,
         "Searches per second one client address may run on average (past it: 429); 0 turns the limit off.",
@@ -220,6 +236,12 @@ class Settings:
         "public origin's; requests for any other Host get 421 (against DNS rebinding).",
         _host_names,
     )
+    request_timeout: float = setting(
+        15.0,
+        "Seconds a connection may take to send a request's headers, or stay idle between requests, "
+        "before it is closed.",
+        _seconds,
+    )
     shutdown_timeout: float = setting(10.0, "Seconds a graceful shutdown waits for work in flight.", _seconds)
     admin_password: str = setting(
         "", "Admin password; when empty a strong one is generated at start and logged once.")
@@ -228,15 +250,21 @@ class Settings:
         "",
         "Key for the admin session cookie (32 url-safe base64 bytes); when empty one is "
         "generated once and kept in <db>.secret beside the database.",
-    request_timeout: float = setting(
-        15.0,
-        "Seconds a connection may take to send a request's headers, or stay idle between requests, "
-        "before it is closed.",
-        _seconds,
-    )
     )
     secure_cookies: bool = setting(
         False, "Mark cookies Secure even when requests arrive over plain HTTP (TLS ended at a proxy).")
+    access: str = setting(
+        "open",
+        "Who may read and write: open lets guests in as before; members answers only the login, "
+        "signup and join pages (and /healthz, static files) without a member session.",
+        _lower_choice("open", "members"),
+    )
+    signup: str = setting(
+        "open",
+        "Who may make an account: open (anyone, at /signup), invite (only through a join link an "
+        "admin made) or closed (only admins create accounts).",
+        _lower_choice("open", "invite", "closed"),
+    )
 
     @property
     def db_path(self) -> Path:

@@ -10,6 +10,12 @@ after a message runs after that message is stored, and a message queued after it
 checked against the room state it left. Whether a room takes messages is decided here,
 at commit time, by :class:`chatapp.rooms.RoomState`.
 
+A message to a room that is not stored yet creates it. Such messages are counted against
+their creator's room allowance (``room_limit``, a :class:`~chatapp.ratelimit.PerAddress`
+keyed by the client address): one query per batch asks which of its rooms are new, and
+only for rooms the room state has not seen stored lately, so chat in existing rooms pays
+nothing for it. Over the allowance the message is refused with ``room_limit``.
+
 When the database refuses a batch, the error decides what happens: one row's fault
 (:class:`~chatapp.storage.RowRejected`) retries the others one by one; anything else (a
 held lock, a full disk) fails the whole batch at once, so every sender hears
@@ -26,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .models import Message, utc_now_iso
+from .ratelimit import PerAddress
 from .rooms import RoomState
 from .storage import NewRow, RowRejected, Storage, StorageError
 
@@ -65,6 +72,8 @@ class _Pending:
     client_id: str | None
     epoch: int | None  # the room's epoch when the sender joined; None: not tied to a socket
     future: asyncio.Future[Stored] = field(repr=False)
+    creator: str | None = None  # whom creating a room is counted against; None: nobody
+    member_id: int | None = None  # the sender's account; None for a guest
 
 
 @dataclass
@@ -117,11 +126,12 @@ class StorageCeiling:
 
 class BatchWriter:
     def __init__(self, storage: Storage, publish: Publish, rooms: RoomState,
-                 ceiling: StorageCeiling | None = None) -> None:
+                 ceiling: StorageCeiling | None = None, room_limit: PerAddress | None = None) -> None:
         self._storage = storage
         self._publish = publish
         self.rooms = rooms
         self.ceiling = ceiling or StorageCeiling(storage)
+        self.room_limit = room_limit if room_limit is not None and room_limit.rate > 0 else None
         self._queue: list[_Pending | _Operation] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -133,11 +143,13 @@ class BatchWriter:
         self._task = asyncio.create_task(self._run(), name="chatapp-batch-writer")
 
     def submit(self, room: str, user: str, body: str, client_id: str | None,
-               epoch: int | None = None) -> asyncio.Future[Stored]:
+               epoch: int | None = None, *, creator: str | None = None,
+               member_id: int | None = None) -> asyncio.Future[Stored]:
+        """Queue a message; ``creator`` (the sender's address) is charged if it creates the room."""
         if self._closed:
             raise WriterClosed()
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Pending(room, user, body, client_id, epoch, future))
+        self._enqueue(_Pending(room, user, body, client_id, epoch, future, creator, member_id))
         return future
 
     async def run(self, operation: Callable[[], Awaitable[T]]) -> T:
@@ -209,6 +221,8 @@ class BatchWriter:
                 accepted.append(p)
             else:
                 _fail(p, why)
+        if self.room_limit is not None and accepted:
+            accepted = await self._charge_new_rooms(accepted, self.room_limit)
         if not accepted:
             return
         if await self.ceiling.check():
@@ -218,7 +232,7 @@ class BatchWriter:
         ts = utc_now_iso()
         try:
             inserted = await self._storage.insert_messages(
-                [NewRow(p.room, p.user, p.body, ts, p.client_id) for p in accepted])
+                [NewRow(p.room, p.user, p.body, ts, p.client_id, p.member_id) for p in accepted])
         except RowRejected as exc:
             if len(accepted) == 1:
                 log.warning("message not stored: %s", exc)
@@ -237,11 +251,37 @@ class BatchWriter:
             return
         await self._settle(accepted, inserted)
 
+    async def _charge_new_rooms(self, batch: list[_Pending], limit: PerAddress) -> list[_Pending]:
+        """The messages of ``batch`` that may be stored: a message that would create a room
+        costs its creator a token, and is refused with ``room_limit`` when none is left."""
+        unknown = {p.room for p in batch if p.creator is not None and not self.rooms.known(p.room)}
+        if not unknown:
+            return batch
+        try:
+            existing = await self._storage.existing_rooms(unknown)
+        except StorageError as exc:
+            log.warning("batch of %d not stored: %s", len(batch), exc)
+            for p in batch:
+                _fail(p, "not_stored", str(exc))
+            return []
+        self.rooms.remember(existing)
+        created: set[str] = set()
+        kept: list[_Pending] = []
+        for p in batch:
+            new = p.room in unknown and p.room not in existing and p.room not in created
+            if new and p.creator is not None and not limit.allow(p.creator):
+                _fail(p, "room_limit")
+                continue
+            if new:
+                created.add(p.room)  # later messages of this batch to it create nothing
+            kept.append(p)
+        return kept
+
     async def _one_by_one(self, batch: list[_Pending]) -> None:
         for i, p in enumerate(batch):
             try:
                 inserted = await self._storage.insert_messages(
-                    [NewRow(p.room, p.user, p.body, utc_now_iso(), p.client_id)])
+                    [NewRow(p.room, p.user, p.body, utc_now_iso(), p.client_id, p.member_id)])
             except RowRejected as exc:
                 _fail(p, "not_stored", str(exc))
                 continue
@@ -271,6 +311,8 @@ class BatchWriter:
             done.append((p, Stored(m, m.frame_text(), False)))
         # Published straight after the commit, before anything else can fail.
         self._publish([s for _, s in done])
+        if self.room_limit is not None:
+            self.rooms.remember({p.room for p, _ in done})
         for p, stored in done:
             if not p.future.done():
                 p.future.set_result(stored)

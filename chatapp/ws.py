@@ -15,6 +15,7 @@ import logging
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import protocol
+from .accounts import MEMBER_NAMES, current_member
 from .connection import CLOSE_TIMEOUT, STALL_TIMEOUT, SocketWriter
 from .hub import Client
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
@@ -63,11 +64,19 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPServiceUnavailable(text="The server is at its connection limit.")
     if settings.max_connections_per_ip and hub.per_addr[addr] >= settings.max_connections_per_ip:
         raise web.HTTPTooManyRequests(text="Too many connections from your address.")
+    # A member's name is their account's (the query's user is ignored); a guest's is their
+    # own pick, unless it is a member's (CHATAPP_ACCESS=members has no guests: see accounts.access).
+    member = await current_member(request)
     try:
         raw_user = request.query.get("user", "")
         user = protocol.clean_user(raw_user) if raw_user.strip() else protocol.DEFAULT_USER
     except ProtocolError as exc:
-        raise web.HTTPBadRequest(text=exc.detail) from None
+        if member is None:
+            raise web.HTTPBadRequest(text=exc.detail) from None
+    if member is not None:
+        user = member.name
+    elif request.app[MEMBER_NAMES].taken(user):
+        raise web.HTTPBadRequest(text=dumps(ProtocolError("name_taken").frame()), content_type="application/json")
     after = int_param(request, "after")
     max_backfill = _max_backfill(request)
 
@@ -92,7 +101,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # A peer that takes nothing for a heartbeat interval is as good as one that missed a pong.
     out = SocketWriter(transport, request.writer, ws, hub.flusher, settings.send_queue,
                        after=after, stall_timeout=settings.heartbeat or STALL_TIMEOUT)
-    client = Client(out, room, user, addr)
+    client = Client(out, room, user, addr, member.id if member is not None else None)
     log.debug("%r connected (after=%s)", client, after)
     hub.join(client)
     # The room's epoch as this socket joined: if the room is deleted later, what the socket
@@ -174,6 +183,7 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
     hub = request.app[HUB]
     writer = request.app[WRITER]
     senders = request.app[SENDERS]
+    member_names = request.app[MEMBER_NAMES]
     out = client.out
     limited = settings.msg_rate > 0
     # No buckets until needed: most sockets never type, and msg_rate 0 means no limit.
@@ -223,6 +233,12 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
                 abuse(b"too many invalid frames")
             continue
         garbage = 0
+        if isinstance(frame, protocol.ChatIn) and frame.user != client.user:
+            if client.member_id is not None:  # a member posts under their account's name only
+                frame = protocol.ChatIn(frame.message, client.user, frame.client_id)
+            elif member_names.taken(frame.user):
+                refuse("name_taken", frame.client_id)
+                continue
         if isinstance(frame, protocol.TypingIn):
             if typing is None:
                 typing = TokenBucket(1 / TYPING_INTERVAL, 1)
@@ -247,7 +263,8 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
         strikes = 0
         await slots.acquire()
         try:
-            future = writer.submit(client.room, frame.user, frame.message, frame.client_id, epoch)
+            future = writer.submit(client.room, frame.user, frame.message, frame.client_id, epoch, creator=client.addr,
+                                   member_id=client.member_id)
         except WriterClosed:
             slots.release()
             refuse("shutting_down", frame.client_id)

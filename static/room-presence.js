@@ -11,9 +11,11 @@ const typers = new Map();  // name -> timer that forgets them
 
 export function showPresence(frame) {
   presenceEl.classList.remove("stale");
+  const members = new Set(frame.members || []);  // the others are guests' names
   presenceEl.replaceChildren(...(frame.users || []).map((name) => {
     const li = document.createElement("li");
     li.textContent = name;
+    li.classList.toggle("guest", !members.has(name));
     return li;
   }));
   presenceCount.textContent = "(" + (frame.count || 0) + ")";

@@ -12,12 +12,13 @@ function clone(template) {
   return template.content.firstElementChild.cloneNode(true);
 }
 
-// m is a chat frame: {id, user, message, ts}.
+// m is a chat frame: {id, user, message, ts, member?}.
 export function renderMessage(m) {
   const li = clone(messageTemplate);
   li.dataset.id = String(m.id);
   li.id = "m" + m.id;
   li.querySelector(".user").textContent = m.user;
+  li.classList.toggle("member", !!m.member);  // else a guest: anyone may use the name
   const time = li.querySelector("time");
   time.setAttribute("datetime", m.ts);
   formatTime(time);

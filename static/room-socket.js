@@ -2,11 +2,12 @@
 // reconnecting with backoff when the connection drops. It owns the status badge in the
 // top bar; what the frames mean is for the page (room-main.js) to say.
 
-import { notice } from "./room-notify.js";
+import { notice, showAlert } from "./room-notify.js";
 
 const GOING_AWAY = 1001;      // the server is shutting down
 const POLICY = 1008;          // the page lagged behind, or flooded (docs/protocol.md)
 const ROOM_DELETED = 4000;    // an admin deleted the room: never reconnect on our own
+const SESSION_ENDED = 4001;   // the member logged out everywhere or changed password
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
 const LAGGED_RETRY_MS = 100;
@@ -28,6 +29,7 @@ export class RoomSocket {
   #ws = null;          // the current socket; null while waiting to reconnect
   #attempt = 0;        // failed connections in a row
   #timer = null;
+  #refused = false;    // the handshake was refused for a reason the reader must act on
 
   // path: the socket's path; query(): its parameters, asked afresh for every attempt so a
   // reconnect resumes after the last message on screen, under the current name.
@@ -47,6 +49,7 @@ export class RoomSocket {
 
   // A fresh socket at once, e.g. under a new name, so the room sees the change now.
   reconnect() {
+    if (this.#refused) { this.#refused = false; this.#connect(); return; }  // e.g. a new name
     if (!this.#ws) return;  // a reconnect is already scheduled, and will use the new query
     const old = this.#ws;
     this.#ws = null;  // its close event must not count as a lost connection
@@ -68,10 +71,13 @@ export class RoomSocket {
     setStatus(retrying ? "reconnecting" : "connecting", retrying ? "reconnecting…" : "connecting…");
     const socket = new WebSocket(scheme + location.host + this.path + "?" + this.query().toString());
     this.#ws = socket;
-    socket.addEventListener("open", () => this.#opened());
+    let opened = false;
+    socket.addEventListener("open", () => { opened = true; this.#opened(); });
     socket.addEventListener("message", (event) => this.#received(event.data));
     socket.addEventListener("close", (event) => {
-      if (this.#ws === socket) this.#closed(event.code);
+      if (this.#ws !== socket) return;
+      if (opened) this.#closed(event.code);
+      else this.#whyRefused(socket.url.replace(/^ws/, "http"));
     });
   }
 
@@ -88,9 +94,39 @@ export class RoomSocket {
     this.onFrame(frame);
   }
 
+  // A browser is not told why a handshake failed; the same URL over plain HTTP says,
+  // as JSON (docs/protocol.md), when it is something the reader has to act on.
+  async #whyRefused(url) {
+    this.#ws = null;
+    let refusal = null;
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      if (response.status === 401) refusal = { error: "login_required" };
+      else if (response.status === 400) refusal = await response.json();
+    } catch (e) { /* offline or not JSON: an ordinary lost connection */ }
+    if (refusal && refusal.error === "login_required") {
+      location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+      return;
+    }
+    if (refusal && refusal.error === "name_taken") {
+      this.#refused = true;
+      this.onLost();
+      setStatus("offline", "name taken");
+      showAlert(refusal.detail, true);
+      return;
+    }
+    this.#closed(1006);
+  }
+
   #closed(code) {
     this.#ws = null;
     this.onLost();
+    if (code === SESSION_ENDED) {
+      setStatus("offline", "logged out");
+      showAlert("You were logged out: this account logged out everywhere or changed its password. "
+        + "Log in again to go on.", true);
+      return;
+    }
     if (code === ROOM_DELETED) {
       setStatus("offline", "room deleted");
       this.onDeleted();

@@ -24,7 +24,7 @@ MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # Rate limits off unless a test turns them on: most tests send faster than a person.
-    return Settings(db=str(tmp_path / "chat.db"), msg_rate=0, address_rate=0, search_rate=0,
+    return Settings(db=str(tmp_path / "chat.db"), msg_rate=0, address_rate=0, search_rate=0, room_rate=0,
                     max_connections_per_ip=0,
                     heartbeat=0, admin_password="correct horse battery staple")
 

@@ -28,7 +28,7 @@ STOP_TIMEOUT = 15.0
 
 # Limits a test or a benchmark would trip over at once: many connections from 127.0.0.1,
 # and messages sent faster than a person types.
-UNLIMITED = {"CHATAPP_MSG_RATE": "0", "CHATAPP_ADDRESS_RATE": "0", "CHATAPP_SEARCH_RATE": "0",
+UNLIMITED = {"CHATAPP_MSG_RATE": "0", "CHATAPP_ADDRESS_RATE": "0", "CHATAPP_SEARCH_RATE": "0", "CHATAPP_ROOM_RATE": "0",
              "CHATAPP_MAX_CONNECTIONS_PER_IP": "0"}
 
 

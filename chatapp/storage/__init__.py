@@ -10,8 +10,10 @@ from .base import (
     AuditEntry,
     BackupError,
     BackupReport,
+    BadCursor,
     Busy,
     Hit,
+    Member,
     MigrationError,
     NewRow,
     RoomStats,
@@ -36,6 +38,7 @@ async def open_storage(path: str, *, synchronous: str = "FULL", busy_timeout_ms:
 
 
 __all__ = [
-    "AuditEntry", "BackupError", "BackupReport", "Busy", "Hit", "MigrationError", "NewRow", "QueryRefused", "RoomStats",
+    "AuditEntry", "BackupError", "BackupReport", "BadCursor", "Busy", "Hit", "Member", "MigrationError", "NewRow",
+    "QueryRefused", "RoomStats",
     "RowRejected", "SessionRecord", "Storage", "StorageError", "TooSlow", "Unavailable", "open_storage", "utc_instant",
 ]

@@ -42,6 +42,10 @@ class TooSlow(StorageError):
     """A query ran past its time budget and was interrupted."""
 
 
+class BadCursor(ValueError):
+    """A room list cursor that this backend did not make (a 400 for the page that got it)."""
+
+
 class MigrationError(StorageError):
     """The schema cannot be brought up to date (e.g. the database is from a newer chatapp)."""
 
@@ -58,6 +62,7 @@ class NewRow(NamedTuple):
     body: str
     ts: str
     client_id: str | None
+    member_id: int | None = None  # the sender's account; None for a guest
 
 
 class RoomStats(NamedTuple):
@@ -103,6 +108,20 @@ class SessionRecord(NamedTuple):
     expires_at: str
 
 
+class Member(NamedTuple):
+    """An account (chatapp.accounts). Times are ISO 8601 UTC text; the password hash is
+    never part of it (see :meth:`Storage.member_login`)."""
+
+    id: int
+    name: str
+    name_key: str
+    role: str  # "member" or "admin"
+    status: str  # "active" or "deactivated"
+    created_at: str
+    last_seen_at: str | None
+    session_version: int
+
+
 class BackupReport(NamedTuple):
     path: Path
     bytes: int
@@ -137,10 +156,32 @@ class Storage(Protocol):
     async def recent(self, room: str, limit: int) -> list[Message]: ...
     async def before(self, room: str, before: int, limit: int) -> tuple[list[Message], bool]: ...
     async def after(self, room: str, after: int, limit: int) -> tuple[list[Message], bool]: ...
+    async def count_after(self, room: str, after: int, limit: int) -> int:
+        """How many messages have id > after, counting no further than ``limit``."""
+        ...
     async def around(self, room: str, at: int, limit: int) -> list[Message]: ...
 
     # ---- rooms ----
-    async def rooms(self) -> list[RoomSummary]: ...
+    async def room_page(self, query: str, after: str | None, limit: int) -> tuple[list[RoomSummary], str | None]:
+        """One page of the room list and the next page's cursor (None at the end); BadCursor.
+
+        ``query`` empty: latest activity first. Otherwise rooms whose name holds it (a
+        lower-case room name fragment): a short one matches name prefixes, by name.
+        Each page is an index seek: its cost does not grow with the number of rooms."""
+        ...
+    async def rooms_named(self, names: Iterable[str]) -> list[RoomSummary]:
+        """The stored rooms among ``names`` (a page's worth: one index probe each)."""
+        ...
+    async def existing_rooms(self, names: Iterable[str]) -> set[str]:
+        """Which of ``names`` are stored rooms (read-your-writes, for the chat writer)."""
+        ...
+    async def totals(self) -> tuple[int, int]:
+        """How many rooms and messages are stored, without counting them."""
+        ...
+    async def quiet_rooms(self, since: str, max_messages: int, limit: int) -> list[str]:
+        """Up to ``limit`` rooms last active at or after ``since`` with at most
+        ``max_messages`` messages, latest first (the admin's bulk delete)."""
+        ...
     async def room(self, name: str) -> RoomSummary | None: ...
     async def locked_rooms(self) -> set[str]: ...
     async def set_locked(self, room: str, locked: bool) -> None: ...
@@ -152,7 +193,10 @@ class Storage(Protocol):
     async def delete_room_row(self, room: str) -> None: ...
 
     # ---- admin figures and the audit log ----
-    async def room_stats(self, since: str) -> list[RoomStats]: ...
+    async def room_stats_page(self, since: str, query: str, after: str | None,
+                              limit: int) -> tuple[list[RoomStats], str | None]:
+        """:meth:`room_page` with the admin's figures; ``since`` bounds the names count."""
+        ...
     async def room_stat(self, room: str, since: str) -> RoomStats | None: ...
     async def record_audit(self, action: str, client: str, *, room: str | None = None,
                            message_id: int | None = None, detail: str | None = None) -> None: ...
@@ -193,6 +237,36 @@ class Storage(Protocol):
         """End every session of one operator or member ("log out everywhere"); how many."""
         ...
     async def delete_expired_sessions(self, now: str) -> int: ...
+
+    # ---- members and join links (see chatapp.accounts) ----
+    async def create_member(self, name: str, name_key: str, password_hash: str, now: str,
+                            role: str = "member") -> Member | None:
+        """The new member, or None when ``name_key`` is taken."""
+        ...
+    async def member(self, member_id: int) -> Member | None: ...
+    async def member_login(self, name_key: str) -> tuple[Member, str] | None:
+        """The member with that folded name and their password hash, for checking a login."""
+        ...
+    async def member_name_keys(self) -> set[str]:
+        """Every member's folded name (the guard that keeps guests off members' names)."""
+        ...
+    async def set_password_hash(self, member_id: int, password_hash: str) -> None:
+        """Replace the hash (a rehash at login: sessions are left alone)."""
+        ...
+    async def bump_session_version(self, member_id: int) -> int:
+        """End every session of the member's (see chatapp.accounts.members); the new version."""
+        ...
+    async def member_seen(self, member_id: int, now: str) -> None: ...
+    async def create_join_link(self, token_hash: str, now: str, expires_at: str, max_uses: int,
+                               created_by: int | None = None) -> None: ...
+    async def join_link_usable(self, token_hash: str, now: str) -> bool: ...
+    async def use_join_link(self, token_hash: str, now: str) -> bool:
+        """Count one use, if the link is still usable at ``now``; whether it was."""
+        ...
+    async def unuse_join_link(self, token_hash: str) -> None:
+        """Give back a use counted for a signup that then failed."""
+        ...
+    async def revoke_join_link(self, token_hash: str, now: str) -> bool: ...
 
 
 def utc_instant(text: str) -> str | None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from .admin import AdminMixin
 from .archive import ArchiveMixin
+from .members import MembersMixin
 from .messages import MessagesMixin
+from .rooms import RoomsMixin
 from .search import SearchMixin
 from .sessions import SessionsMixin
 
 
-class SQLiteStorage(MessagesMixin, AdminMixin, SearchMixin, ArchiveMixin, SessionsMixin):
+class SQLiteStorage(MessagesMixin, RoomsMixin, AdminMixin, SearchMixin, ArchiveMixin, SessionsMixin,
+                    MembersMixin):
     """:class:`chatapp.storage.Storage` on SQLite; open it with :meth:`open`."""
 
 

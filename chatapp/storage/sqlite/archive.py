@@ -28,7 +28,7 @@ class ArchiveMixin(SQLiteBase):
         rooms = sorted({r.room for r in rows})
         counts = await self._write_script([
             *(("INSERT INTO messages (room, user, body, ts, client_id) VALUES (?, ?, ?, ?, ?) "
-               "ON CONFLICT DO NOTHING", tuple(r)) for r in rows),
+               "ON CONFLICT DO NOTHING", (r.room, r.user, r.body, r.ts, r.client_id)) for r in rows),
             # The count trigger set last_message_at to the last row inserted, which for old
             # history is in the past: put back the newest time the room really has.
             ("UPDATE rooms SET last_message_at = "

@@ -13,13 +13,13 @@ from ...models import Message, RoomSummary, utc_now_iso
 from ..base import NewRow
 from .connection import Row, SQLiteBase
 
-MESSAGE_COLUMNS = "id, room, user, body, ts, client_id"
+MESSAGE_COLUMNS = "id, room, user, body, ts, client_id, member_id"
 _ROOM_COLUMNS = "name, message_count, last_message_at, locked"
 NEWEST = 2**62  # "before" this id means "the newest"
 
 
 def message(row: Sequence[Any]) -> Message:
-    return Message(int(row[0]), row[1], row[2], row[3], row[4], row[5])
+    return Message(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6])
 
 
 def _room(r: Row) -> RoomSummary:
@@ -30,9 +30,9 @@ class MessagesMixin(SQLiteBase):
     async def insert_messages(self, rows: Sequence[NewRow]) -> list[Message]:
         # One statement is atomic in autocommit mode: one transaction and one fsync for
         # the whole batch. RETURNING gives the rows inserted, in VALUES order by id.
-        values = ",".join(["(?,?,?,?,?)"] * len(rows))
+        values = ",".join(["(?,?,?,?,?,?)"] * len(rows))
         inserted = await self._write(
-            f"INSERT INTO messages (room, user, body, ts, client_id) VALUES {values} "
+            f"INSERT INTO messages (room, user, body, ts, client_id, member_id) VALUES {values} "
             f"ON CONFLICT DO NOTHING RETURNING {MESSAGE_COLUMNS}",
             [value for row in rows for value in row],
         )
@@ -70,16 +70,18 @@ class MessagesMixin(SQLiteBase):
             (room, after, limit + 1))
         return [message(r) for r in rows[:limit]], len(rows) > limit
 
+    async def count_after(self, room: str, after: int, limit: int) -> int:
+        # The LIMIT inside bounds the walk of the (room, id) index, however far behind.
+        rows = await self._read(
+            "SELECT count(*) FROM (SELECT 1 FROM messages WHERE room = ? AND id > ? LIMIT ?)",
+            (room, after, limit))
+        return int(rows[0][0])
+
     async def around(self, room: str, at: int, limit: int) -> list[Message]:
         """About ``limit`` messages centred on id ``at``, oldest first."""
         older, _ = await self.before(room, at + 1, limit // 2 + 1)
         newer, _ = await self.after(room, at, limit - len(older))
         return older + newer
-
-    async def rooms(self) -> list[RoomSummary]:
-        rows = await self._read(
-            f"SELECT {_ROOM_COLUMNS} FROM rooms ORDER BY last_message_at DESC NULLS LAST, name")
-        return [_room(r) for r in rows]
 
     async def room(self, name: str) -> RoomSummary | None:
         rows = await self._read(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE name = ?", (name,))

@@ -1,0 +1,75 @@
+"""Accounts: members with a name and a password, beside guests, and who may come in.
+
+- :mod:`.names`: folding names (case, compatibility forms, confusables) and the set of
+  names members own, which guests may not use;
+- :mod:`.passwords`: argon2id hashing, with rehash on login;
+- :mod:`.members`: the member a request's session belongs to, logging in, and ending every
+  session of one member (their open sockets included);
+- :mod:`.views`: ``/signup``, ``/join/<token>``, ``/login``, ``/logout`` and ``/account``;
+- :mod:`.joinlinks`: the links ``CHATAPP_SIGNUP=invite`` signs people up through;
+- :mod:`.access`: ``CHATAPP_ACCESS=members``, the one middleware that keeps guests out.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from ..keys import STORE
+from ..storage import Member
+from . import views
+from .access import members_only
+from .members import MEMBER_NAMES, PASSWORDS, SESSION_ENDED, current_member
+from .names import MemberNames
+from .passwords import Passwords
+
+log = logging.getLogger(__name__)
+
+# Who is looking at the page being rendered, for the top bar of every page (base.html):
+# set by :func:`viewer_middleware` in the request's own task, read by the ``viewer`` global.
+_VIEWER: contextvars.ContextVar[Member | None] = contextvars.ContextVar("viewer", default=None)
+
+
+def viewer() -> Member | None:
+    return _VIEWER.get()
+
+
+@web.middleware
+async def viewer_middleware(request: web.Request,
+                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    # Only pages need it, and only browsers that have a session cookie cost a lookup.
+    if not request.path.startswith(("/static/", "/api/", "/ws/")):
+        _VIEWER.set(await current_member(request))
+    return await handler(request)
+
+
+async def _load_names(app: web.Application) -> AsyncIterator[None]:
+    app[MEMBER_NAMES].load(await app[STORE].member_name_keys())
+    log.info("%d members", len(app[MEMBER_NAMES]))
+    yield
+
+
+def setup_accounts(app: web.Application) -> None:
+    """Keys, the start-up step, routes and middlewares; after the database's cleanup context
+    and the session middleware, before the main routes."""
+    app[MEMBER_NAMES] = MemberNames()
+    app[PASSWORDS] = Passwords()
+    app.cleanup_ctx.append(_load_names)
+    app.middlewares.append(members_only)
+    app.middlewares.append(viewer_middleware)
+    r = app.router
+    for path, handler, name in (("/signup", views.signup, "signup"), ("/login", views.login, "login"),
+                                (r"/join/{token:[A-Za-z0-9_-]{1,64}}", views.join, "join")):
+        resource = r.add_resource(path, name=name)
+        for method in ("GET", "POST"):
+            resource.add_route(method, handler)
+    r.add_post("/logout", views.logout, name="logout")
+    r.add_get("/account", views.account, name="account")
+    r.add_post("/account/password", views.change_password, name="account_password")
+    r.add_post("/account/logout-everywhere", views.logout_everywhere, name="account_logout_everywhere")
+
+
+__all__ = ["MEMBER_NAMES", "PASSWORDS", "SESSION_ENDED", "current_member", "setup_accounts", "viewer"]

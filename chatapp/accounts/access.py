@@ -1,0 +1,44 @@
+"""``CHATAPP_ACCESS=members``: nothing but the account pages answers without a member session.
+
+One middleware, so no route can forget it. Without a member session, in ``members`` mode:
+pages (GET/HEAD) redirect to ``/login?next=<the page>``, everything under ``/api/`` and the
+WebSocket handshake answer 401, and any other request 403. Open to all: the login, signup
+and join pages, ``/logout``, ``/healthz``, static files, and ``/admin`` (whose own gate lets
+only the operator in, as before). In ``open`` mode (the default) the middleware passes
+every request straight through.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ..keys import SETTINGS
+from ..models import dumps
+from .members import current_member
+
+OPEN_ROUTES = frozenset({"login", "signup", "join", "logout", "healthz", "static"})
+OPEN_PREFIXES = ("/static/", "/admin/")
+
+
+def _is_open(request: web.Request) -> bool:
+    route = request.match_info.route
+    name = route.name if route.resource is not None else None
+    return (name in OPEN_ROUTES or request.path == "/admin" or request.path.startswith(OPEN_PREFIXES)
+            or request.match_info.http_exception is not None)  # a 404 or 405 says nothing
+
+
+@web.middleware
+async def members_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.app[SETTINGS].access != "members" or _is_open(request):
+        return await handler(request)
+    if await current_member(request) is not None:
+        return await handler(request)
+    if request.path.startswith("/api/") or request.path.startswith("/ws/"):
+        raise web.HTTPUnauthorized(text=dumps({"error": "login_required",
+                                               "detail": "Log in as a member first."}),
+                                   content_type="application/json")
+    if request.method not in ("GET", "HEAD"):
+        raise web.HTTPForbidden(text="Log in as a member first.")
+    login = request.app.router["login"].url_for().with_query(next=request.path_qs)
+    raise web.HTTPFound(login)
