@@ -70,6 +70,14 @@ function offer(name, saved) {
 // onChange runs after the name has changed (to reconnect under it); onDone when Enter
 // says the person has finished with the field.
 export function setupName(maxUser, { onChange, onDone }) {
+  const member = document.body.dataset.memberName;
+  if (member) {
+    // A member posts under their account's name, whatever a link or this browser says.
+    takeFromAddress();
+    current = member;
+    nameInput.value = member;
+    return;
+  }
   const linked = clean(takeFromAddress());
   const saved = clean(recalled());
   const linkProblem = linked ? nameProblem(linked, maxUser) : null;

@@ -28,10 +28,13 @@ def test_a_member_signs_up_and_chats_and_a_guest_cannot_take_their_name(
     alice = browsers.page()
     sign_up(alice, server.url, "Alice")
     open_room(alice, server.url, "lobby")
+    expect(alice.locator("#name")).to_have_value("Alice")  # the account's name, not editable
+    expect(alice.locator("#name")).not_to_be_editable()
     say(alice, "hello, I am the real Alice")
     mine = alice.locator("#messages .message", has_text="the real Alice")
     expect(mine.locator(".user")).to_have_text("Alice")
     expect(mine).to_have_class(re.compile(r"\bmember\b"))
+    expect(mine).to_have_class(re.compile(r"\bmine\b"))
 
     guest = browsers.page()
     guest.goto(f"{server.url}/rooms/lobby?user=%D0%B0lice")  # "alice" with a Cyrillic a (U+0430)
