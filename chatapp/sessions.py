@@ -26,7 +26,7 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -218,7 +218,15 @@ async def _save(request: web.Request, response: web.StreamResponse) -> None:
 
 
 @web.middleware
-async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def session_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    # A WebSocket answers with no cookie to save: hand its handler straight back, so no
+    # middleware frame is held for the life of the connection.
+    if request.path.startswith("/ws/"):
+        return handler(request)
+    return _saving_session(request, handler)
+
+
+async def _saving_session(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except web.HTTPException as exc:  # a raised redirect carries the cookie too
@@ -252,6 +260,8 @@ async def current(request: web.Request) -> SessionRecord | None:
     """
     if _RECORD in request:
         return request[_RECORD]
+    if COOKIE_NAME not in request.cookies:
+        return None  # no cookie, no session: nothing to load, nothing kept on the request
     session = await cookie(request)
     sid = session.get("sid")
     record = None

@@ -178,6 +178,18 @@ def _on_stored(client: Client, slots: asyncio.Semaphore, client_id: str | None,
         client.out.send(future.result().text)
 
 
+def _refuse(out: SocketWriter, errors: TokenBucket | None, code: str, client_id: str | None = None,
+            detail: str | None = None) -> None:
+    """An error frame, unless this socket has had too many of them lately."""
+    if errors is None or errors.allow():
+        out.send(dumps(ProtocolError(code, detail, client_id).frame()))
+
+
+def _abuse(client: Client, reason: bytes) -> None:
+    log.warning("%r: %s; closing it", client, reason.decode())
+    client.out.close(WSCloseCode.POLICY_VIOLATION, reason)
+
+
 async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Client, epoch: int) -> None:
     settings = request.app[SETTINGS]
     hub = request.app[HUB]
@@ -195,15 +207,6 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
     strikes = garbage = 0
     slots = asyncio.Semaphore(IN_FLIGHT)
 
-    def refuse(code: str, client_id: str | None = None, detail: str | None = None) -> None:
-        """An error frame, unless this socket has had too many of them lately."""
-        if errors is None or errors.allow():
-            out.send(dumps(ProtocolError(code, detail, client_id).frame()))
-
-    def abuse(reason: bytes) -> None:
-        log.warning("%r: %s; closing it", client, reason.decode())
-        out.close(WSCloseCode.POLICY_VIOLATION, reason)
-
     async for msg in ws:
         if out.closing:
             continue  # we sent our close: read on until the peer's answer, ignore the rest
@@ -214,30 +217,30 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
             continue
         if frames is not None and not frames.allow(1 + len(msg.data) // FRAME_BYTES_PER_TOKEN):
             strikes += 1
-            refuse("rate_limited", detail="You are sending too fast; that frame was dropped.")
+            _refuse(out, errors, "rate_limited", detail="You are sending too fast; that frame was dropped.")
             if strikes > strikes_allowed:
-                abuse(b"rate limit exceeded")
+                _abuse(client, b"rate limit exceeded")
             continue
         if msg.type == WSMsgType.BINARY:
             frame: protocol.ChatIn | protocol.TypingIn | None = None
-            refuse("binary_not_supported")
+            _refuse(out, errors, "binary_not_supported")
         else:
             try:
                 frame = protocol.parse(msg.data, client.user)
             except ProtocolError as exc:
                 frame = None
-                refuse(exc.code, exc.client_id, exc.detail)
+                _refuse(out, errors, exc.code, exc.client_id, exc.detail)
         if frame is None:
             garbage += 1
             if garbage > GARBAGE_ALLOWED:
-                abuse(b"too many invalid frames")
+                _abuse(client, b"too many invalid frames")
             continue
         garbage = 0
         if isinstance(frame, protocol.ChatIn) and frame.user != client.user:
             if client.member_id is not None:  # a member posts under their account's name only
                 frame = protocol.ChatIn(frame.message, client.user, frame.client_id)
             elif member_names.taken(frame.user):
-                refuse("name_taken", frame.client_id)
+                _refuse(out, errors, "name_taken", frame.client_id)
                 continue
         if isinstance(frame, protocol.TypingIn):
             if typing is None:
@@ -248,16 +251,16 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
             continue
         refusal = writer.rooms.refusal(client.room, epoch)
         if refusal is not None:  # said at once; the writer checks again when it commits
-            refuse(refusal, frame.client_id)
+            _refuse(out, errors, refusal, frame.client_id)
             continue
         if bucket is not None and not bucket.allow():
             strikes += 1
-            refuse("rate_limited", frame.client_id)
+            _refuse(out, errors, "rate_limited", frame.client_id)
             if strikes > strikes_allowed:
-                abuse(b"rate limit exceeded")
+                _abuse(client, b"rate limit exceeded")
             continue
         if not senders.allow(client.addr, 1 + len(frame.message) // CHARS_PER_TOKEN):
-            refuse("rate_limited", frame.client_id,
+            _refuse(out, errors, "rate_limited", frame.client_id,
                    "Your address is sending too much across all its connections; that message was not sent.")
             continue
         strikes = 0
@@ -267,6 +270,6 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
                                    member_id=client.member_id)
         except WriterClosed:
             slots.release()
-            refuse("shutting_down", frame.client_id)
+            _refuse(out, errors, "shutting_down", frame.client_id)
             continue
         future.add_done_callback(functools.partial(_on_stored, client, slots, frame.client_id))

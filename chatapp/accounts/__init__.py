@@ -38,11 +38,18 @@ def viewer() -> Member | None:
 
 
 @web.middleware
-async def viewer_middleware(request: web.Request,
-                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    # Only pages need it, and only browsers that have a session cookie cost a lookup.
-    if not request.path.startswith(("/static/", "/api/", "/ws/")):
-        _VIEWER.set(await current_member(request))
+def viewer_middleware(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Awaitable[web.StreamResponse]:
+    # Only pages need it, and only browsers that have a session cookie cost a lookup. The
+    # rest get the handler's own coroutine back: no frame held for a socket's lifetime.
+    if request.path.startswith(("/static/", "/api/", "/ws/")):
+        return handler(request)
+    return _with_viewer(request, handler)
+
+
+async def _with_viewer(request: web.Request,
+                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    _VIEWER.set(await current_member(request))
     return await handler(request)
 
 

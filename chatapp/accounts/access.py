@@ -10,6 +10,8 @@ every request straight through.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -29,9 +31,15 @@ def _is_open(request: web.Request) -> bool:
 
 
 @web.middleware
-async def members_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+def members_only(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    # In open mode the handler's own coroutine is handed back: no middleware frame is held
+    # for the life of every request (a WebSocket's is the connection's).
     if request.app[SETTINGS].access != "members" or _is_open(request):
-        return await handler(request)
+        return handler(request)
+    return _members_only(request, handler)
+
+
+async def _members_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     if await current_member(request) is not None:
         return await handler(request)
     if request.path.startswith("/api/") or request.path.startswith("/ws/"):

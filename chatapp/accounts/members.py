@@ -42,6 +42,8 @@ def principal(member: Member) -> sessions.Principal:
 
 async def current_member(request: web.Request) -> Member | None:
     """The active member this request's session belongs to, or None (a guest)."""
+    if sessions.COOKIE_NAME not in request.cookies:
+        return None  # no cookie, no account: and nothing kept on a request a socket holds
     if _MEMBER in request:
         return request[_MEMBER]
     member = None

@@ -20,12 +20,16 @@ from __future__ import annotations
 import functools
 import unicodedata
 
-from confusable_homoglyphs.confusables import confusables_data
-
 
 @functools.cache
 def _skeleton_table() -> dict[int, str]:
-    """Each confusable character's class representative, for ``str.translate``."""
+    """Each confusable character's class representative, for ``str.translate``.
+
+    Built on first use: the confusables data costs ~8 MiB, which a server with no members
+    (the guest-only default) never needs.
+    """
+    from confusable_homoglyphs.confusables import confusables_data
+
     parent: dict[str, str] = {}
 
     def root(c: str) -> str:

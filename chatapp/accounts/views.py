@@ -28,7 +28,9 @@ from .passwords import password_problem
 
 log = logging.getLogger(__name__)
 
-RESERVED = frozenset({fold(protocol.DEFAULT_USER)})  # every unnamed guest's name
+# Every unnamed guest's name. Folded when first needed, not at import: folding loads the
+# confusables data (~8 MiB), which a server nobody signs up on never needs.
+RESERVED = (protocol.DEFAULT_USER,)
 
 
 def see_other(location: str) -> web.Response:
@@ -93,7 +95,7 @@ async def _signup(request: web.Request, join: str | None) -> web.StreamResponse:
         return await _signup_form(request, join=join, error=exc.detail, name=raw_name, status=400)
     key = fold(name)
     problem = password_problem(password)
-    if key in RESERVED:
+    if key in {fold(n) for n in RESERVED}:
         problem = f"“{name}” is what unnamed guests are called; choose another name."
     if problem:
         return await _signup_form(request, join=join, error=problem, name=name, status=400)
