@@ -21,7 +21,7 @@ from typing import NamedTuple
 from aiohttp import WSCloseCode
 
 from .models import dumps
-from .wire import Drain, SocketState, Transport, close_frame, pong_frame, ws_frame
+from .wire import Drain, SocketState, Transport, close_frame, pong_frame, silence_heartbeat, ws_frame
 
 log = logging.getLogger(__name__)
 
@@ -350,12 +350,13 @@ class SocketWriter:
         connection is closed; a peer that does not answer in time is closed anyway, or
         aborted if it is not even reading.
 
-        Our side is shut right after the frame (FIN once the buffer is flushed): browsers
-        wait two seconds for the server to end the connection after they reply, and at
-        shutdown aiohttp drops their reply unread. It also keeps RFC 6455 §5.5.1 (nothing
-        follows a close frame): the transport then refuses every write, aiohttp's
-        heartbeat ping included (aiohttp ends the connection instead). Over TLS, which
-        cannot half-close, that ping could still follow.
+        Nothing follows a close frame (RFC 6455 §5.5.1): aiohttp's own heartbeat, the one
+        writer that bypasses this one, is silenced first (see ``wire.silence_heartbeat``).
+        At shutdown our side is also shut right after the frame (FIN once the buffer is
+        flushed): aiohttp then drops the peer's reply unread, and browsers would wait two
+        seconds for the server to end the connection. Not for other closes: aiohttp's own
+        client treats a FIN that arrives with the close frame as an abnormal closure (1006)
+        and never reports our code; when the peer replies, the connection is closed anyway.
         """
         transport = self._transport
         try:
@@ -364,8 +365,9 @@ class SocketWriter:
             frame = close_frame(request.code, request.message)
             if request.last_words is not None:
                 frame = ws_frame(request.last_words) + frame
+            silence_heartbeat(self._ws)
             transport.write(frame)
-            if transport.can_write_eof():
+            if request.code == WSCloseCode.GOING_AWAY and transport.can_write_eof():
                 transport.write_eof()
             if not self._read_done:
                 self._read_waiter = asyncio.get_running_loop().create_future()

@@ -46,6 +46,21 @@ class SocketState(Protocol):
     def closed(self) -> bool: ...
 
 
+def silence_heartbeat(ws: object) -> None:
+    """Stop aiohttp's heartbeat pings on ``ws`` for good: once our close frame is written,
+    nothing may follow it, and aiohttp's heartbeat is the one writer that does not go
+    through the socket's writer. aiohttp has no public way to stop it short of its own
+    close() (which cannot be used here, see ``SocketWriter._close_ws``), so this touches
+    two of ``WebSocketResponse``'s internals: ``_heartbeat`` (None keeps data received
+    later from re-arming it) and ``_cancel_heartbeat()``. Anything without them (a test's
+    fake) has no heartbeat to stop.
+    """
+    cancel = getattr(ws, "_cancel_heartbeat", None)
+    if cancel is not None:
+        ws._heartbeat = None  # type: ignore[attr-defined]
+        cancel()
+
+
 def close_frame(code: int, reason: bytes) -> bytes:
     payload = code.to_bytes(2, "big") + reason[:123]  # a control frame carries 125 bytes at most
     return bytes((0x88, len(payload))) + payload

@@ -199,6 +199,13 @@ async def test_a_full_queue_closes_with_lagged_naming_the_last_chat_id_written()
     assert peer.transport.chat_ids == [1, 2, 3]  # the queue was dropped, not flushed
 
 
+async def test_a_shutdown_close_half_closes_after_its_frame() -> None:
+    peer = Peer()
+    peer.out.close(1001, b"server shutting down")
+    await settle()
+    assert peer.transport.close_codes() == [1001] and peer.transport.eof
+
+
 async def test_nothing_is_written_after_the_close_frame() -> None:
     peer = Peer()
     peer.out.enqueue(chat(1))
@@ -210,7 +217,7 @@ async def test_nothing_is_written_after_the_close_frame() -> None:
     await settle()
     assert peer.transport.frames[-1][0] == CLOSE
     assert peer.transport.chat_ids == [1]
-    assert peer.transport.eof  # the half-close: the transport refuses any later write
+    assert not peer.transport.eof  # no half-close but at shutdown: aiohttp clients read it as 1006
     peer.out.reading_stopped()
     assert await asyncio.wait_for(peer.out.wait_closed(), 1)
     assert peer.transport.frames[-1][0] == CLOSE and len(peer.transport.close_codes()) == 1
