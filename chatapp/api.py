@@ -6,14 +6,15 @@ from aiohttp import web
 
 from .keys import STORE
 from .models import dumps
-from .params import int_param, room_or_404
+from .params import int_param
+from .privacy import visible_room
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
 async def history(request: web.Request) -> web.Response:
-    room = room_or_404(request)
+    room = (await visible_room(request)).room
     store = request.app[STORE]
     limit = int_param(request, "limit") or DEFAULT_LIMIT
     limit = max(1, min(limit, MAX_LIMIT))

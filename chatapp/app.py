@@ -19,6 +19,8 @@ from .admin import setup_admin
 from .hub import Hub
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
 from .middlewares import errors, known_host, security_headers
+from .privacy import setup_privacy
+from .private_rooms import setup_private_rooms
 from .ratelimit import PerAddress
 from .resources import resource_dir
 from .retention import setup_retention
@@ -82,10 +84,12 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_response_prepare.append(security_headers)
     setup_sessions(app)
     setup_accounts(app)
+    setup_privacy(app)
     admin = setup_admin(app)
     setup_search(app)
     setup_retention(app)
     setup_routes(app)
+    setup_private_rooms(app)
     env = aiohttp_jinja2.get_env(app)
     env.globals["asset"] = asset_urls(app)
     env.globals["viewer"] = viewer  # the member looking at the page, or None

@@ -2,7 +2,7 @@
 
 Logging is configured here and only here. Start-up failures (an unwritable database, a
 database from a newer chatapp) end in one clear line and a non-zero exit. ``export``,
-``import`` and ``backup`` work on the database file directly, beside a running server,
+``import``, ``backup`` and ``users`` work on the database file directly, beside a running server,
 and never start one; they too fail with one line on stderr and a non-zero exit.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from typing import NoReturn
 from aiohttp import web
 
 from . import settings as settings_mod
+from .accounts import users
+from .accounts.users import UsersError
 from .app import create_app
 from .archive import ExportError, backup, export_to, import_from
 from .descriptors import raise_open_files_limit
@@ -47,7 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     bak = sub.add_parser("backup", help="copy the database consistently, even while it serves")
     bak.add_argument("path", metavar="PATH")
     bak.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
-    for p in (export, imp, bak):
+    users = sub.add_parser("users", help="members: create, list, reset a password")
+    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    create = users_sub.add_parser("create", help="make a member (password from the terminal or one line of stdin)")
+    create.add_argument("name", metavar="NAME")
+    create.add_argument("--admin", action="store_true", help="with the admin role")
+    users_list = users_sub.add_parser("list", help="every member: name, role, status, joined, last seen")
+    reset = users_sub.add_parser("reset", help="print a one-time password-reset link")
+    reset.add_argument("name", metavar="NAME")
+    for p in (export, imp, bak, create, users_list, reset):
         # Also accepted after the subcommand; SUPPRESS keeps a --db given before it.
         p.add_argument("--db", dest="db", default=argparse.SUPPRESS,
                        help=settings_mod.describe("db").help)
@@ -128,6 +139,32 @@ def operator_command(args: argparse.Namespace, settings: settings_mod.Settings) 
     return 0
 
 
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Same password again: ") != first:
+            raise UsersError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def users_command(args: argparse.Namespace, settings: settings_mod.Settings) -> int:
+    """``users create|list|reset``; 1 with one line of error."""
+    try:
+        if args.users_command == "create":
+            member = users.create(settings.db, args.name, _read_password(), admin=args.admin)
+            print(f"created {member.role} {member.name}")
+        elif args.users_command == "list":
+            print(users.listing(settings.db))
+        else:
+            origin = settings.public_origin or f"http://{settings.host}:{settings.port}"
+            print(users.reset(settings.db, args.name, origin))
+    except (UsersError, StorageError) as exc:
+        print(f"chatapp users {args.users_command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -138,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(settings.log_level)
     if args.command in (None, "serve"):
         return serve(settings)
+    if args.command == "users":
+        return users_command(args, settings)
     return operator_command(args, settings)
 
 

@@ -168,6 +168,13 @@ class Hub:
             client.out.close(code, reason)
         return len(sockets)
 
+    def close_member_in(self, room: str, member_id: int, code: int, reason: bytes) -> int:
+        """Close one member's sockets to one room (removed from it: chatapp.privacy); how many."""
+        sockets = [c for c in self._by_member.get(member_id, ()) if c.room == room]
+        for client in sockets:
+            client.out.close(code, reason)
+        return len(sockets)
+
     def close_room(self, room: str, code: int, reason: bytes) -> None:
         for client in tuple(self.rooms.get(room, ())):
             client.out.close(code, reason)

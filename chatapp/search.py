@@ -22,6 +22,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from . import protocol, textnorm
+from .accounts import current_member
 from .keys import SETTINGS, STORE
 from .models import dumps
 from .netutil import client_addr
@@ -96,8 +97,12 @@ async def run(request: web.Request, query: Query) -> list[Hit]:
     """Matching messages, newest first; SearchUnavailable or BadQuery when they cannot be had."""
     if not request.app[LIMITER].allow(client_addr(request, request.app[SETTINGS])):
         raise SearchUnavailable("You are searching too fast; wait a few seconds.", 429)
+    # Private rooms and DMs are filtered in the query (chatapp.privacy): pages stay full.
+    member = await current_member(request)
     try:
-        return await request.app[STORE].search(query.folded, query.room, query.user, query.limit)
+        return await request.app[STORE].search(query.folded, query.room, query.user, query.limit,
+                                               member.id if member else None,
+                                               member is not None and member.role == "admin")
     except Busy:
         raise SearchUnavailable("The server is busy with other searches; try again in a moment.",
                                 503) from None

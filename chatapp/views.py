@@ -9,6 +9,8 @@ from . import protocol
 from .keys import HUB, SETTINGS, STORE, WRITER
 from .models import Message
 from .params import int_param, room_or_404
+from .privacy import visible_room
+from .private_rooms import index_extras, room_extras
 from .roomlist import PAGE_SIZE, fetch_page, page_query, room_query
 
 
@@ -27,6 +29,7 @@ async def index(request: web.Request) -> dict[str, object]:
         "max_room": protocol.MAX_ROOM,
         "max_user": protocol.MAX_USER,
         "room_error": request.query.get("error") == "room",
+        **await index_extras(request, rq),  # the viewer's private rooms and DMs, apart
     }
 
 
@@ -47,6 +50,7 @@ async def room_page(request: web.Request) -> dict[str, object]:
     if room != request.match_info["room"]:
         location = request.app.router["room"].url_for(room=room).with_query(request.query)
         raise web.HTTPMovedPermanently(location)
+    access = await visible_room(request, room)  # 404 unless this viewer may see it
     store = request.app[STORE]
     size = request.app[SETTINGS].history_size
     highlight = int_param(request, "at")
@@ -67,4 +71,5 @@ async def room_page(request: web.Request) -> dict[str, object]:
         "locked": request.app[WRITER].rooms.is_locked(room),
         "max_message": protocol.MAX_MESSAGE,
         "max_user": protocol.MAX_USER,
+        **await room_extras(request, access),
     }

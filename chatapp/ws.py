@@ -21,7 +21,8 @@ from .hub import Client
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
 from .models import dumps
 from .netutil import client_addr, origin_allowed
-from .params import int_param, room_or_404
+from .params import int_param
+from .privacy import ROOM_GONE, still_allowed, visible_room
 from .protocol import ProtocolError
 from .ratelimit import TokenBucket
 from .wire import ws_frame
@@ -55,7 +56,8 @@ def _error(code: str, client_id: str | None = None) -> str:
 async def websocket(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     hub = request.app[HUB]
-    room = room_or_404(request)
+    access = await visible_room(request)  # a private room is refused as if it did not exist
+    room = access.room
     if not origin_allowed(request, settings):
         log.warning("refused a WebSocket from origin %s", request.headers.get("Origin"))
         raise web.HTTPForbidden(text="Cross-origin WebSocket refused.")
@@ -104,6 +106,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     client = Client(out, room, user, addr, member.id if member is not None else None)
     log.debug("%r connected (after=%s)", client, after)
     hub.join(client)
+    if not still_allowed(request.app, access):  # lost access while the handshake ran
+        out.close(ROOM_GONE, b"removed from room")
     # The room's epoch as this socket joined: if the room is deleted later, what the socket
     # still sends is refused instead of bringing the room back (see chatapp.rooms).
     epoch = request.app[WRITER].rooms.epoch(room)

@@ -7,6 +7,8 @@
   session of one member (their open sockets included);
 - :mod:`.views`: ``/signup``, ``/join/<token>``, ``/login``, ``/logout`` and ``/account``;
 - :mod:`.joinlinks`: the links ``CHATAPP_SIGNUP=invite`` signs people up through;
+- :mod:`.resets`: one-time password-reset links (``/reset/<token>``);
+- :mod:`.users`: ``chatapp users create|list|reset``, on the database file directly;
 - :mod:`.access`: ``CHATAPP_ACCESS=members``, the one middleware that keeps guests out.
 """
 
@@ -19,8 +21,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from ..keys import STORE
+from ..ratelimit import PerAddress
 from ..storage import Member
-from . import views
+from . import resets, views
 from .access import members_only
 from .members import MEMBER_NAMES, PASSWORDS, SESSION_ENDED, current_member
 from .names import MemberNames
@@ -64,12 +67,14 @@ def setup_accounts(app: web.Application) -> None:
     and the session middleware, before the main routes."""
     app[MEMBER_NAMES] = MemberNames()
     app[PASSWORDS] = Passwords()
+    app[views.SIGNUPS] = PerAddress(1 / views.SIGNUP_EVERY, views.SIGNUP_BURST)
     app.cleanup_ctx.append(_load_names)
     app.middlewares.append(members_only)
     app.middlewares.append(viewer_middleware)
     r = app.router
     for path, handler, name in (("/signup", views.signup, "signup"), ("/login", views.login, "login"),
-                                (r"/join/{token:[A-Za-z0-9_-]{1,64}}", views.join, "join")):
+                                (r"/join/{token:[A-Za-z0-9_-]{1,64}}", views.join, "join"),
+                                (r"/reset/{token:" + resets.TOKEN_PATTERN + "}", resets.reset, "reset")):
         resource = r.add_resource(path, name=name)
         for method in ("GET", "POST"):
             resource.add_route(method, handler)

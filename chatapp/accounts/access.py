@@ -2,9 +2,9 @@
 
 One middleware, so no route can forget it. Without a member session, in ``members`` mode:
 pages (GET/HEAD) redirect to ``/login?next=<the page>``, everything under ``/api/`` and the
-WebSocket handshake answer 401, and any other request 403. Open to all: the login, signup
-and join pages, ``/logout``, ``/healthz``, static files, and ``/admin`` (whose own gate lets
-only the operator in, as before). In ``open`` mode (the default) the middleware passes
+WebSocket handshake answer 401, and any other request 403. Open to all: the login, signup,
+join and password-reset pages, ``/logout``, ``/healthz``, static files, and ``/admin``
+(whose own gate lets only the operator and admin members in). In ``open`` mode (the default) the middleware passes
 every request straight through.
 """
 
@@ -19,7 +19,7 @@ from ..keys import SETTINGS
 from ..models import dumps
 from .members import current_member
 
-OPEN_ROUTES = frozenset({"login", "signup", "join", "logout", "healthz", "static"})
+OPEN_ROUTES = frozenset({"login", "signup", "join", "reset", "logout", "healthz", "static"})
 OPEN_PREFIXES = ("/static/", "/admin/")
 
 

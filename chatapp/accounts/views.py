@@ -19,6 +19,7 @@ from .. import csrf, protocol, sessions
 from ..keys import SETTINGS, STORE
 from ..models import iso_utc
 from ..netutil import client_addr
+from ..ratelimit import PerAddress
 from ..redirects import safe_next
 from ..throttle import LOGIN_THROTTLE
 from .joinlinks import token_hash
@@ -27,6 +28,11 @@ from .names import fold
 from .passwords import password_problem
 
 log = logging.getLogger(__name__)
+
+# New accounts one address may make: SIGNUP_BURST at once, then one per SIGNUP_EVERY seconds.
+SIGNUP_BURST = 10
+SIGNUP_EVERY = 30.0
+SIGNUPS = web.AppKey("signups", PerAddress)
 
 # Every unnamed guest's name. Folded when first needed, not at import: folding loads the
 # confusables data (~8 MiB), which a server nobody signs up on never needs.
@@ -87,6 +93,11 @@ async def _signup(request: web.Request, join: str | None) -> web.StreamResponse:
     await csrf.check(request)
     if closed:
         return await _signup_form(request, join=join, closed=closed, status=403)
+    if not request.config_dict[SIGNUPS].allow(client_addr(request, settings)):
+        response = await _signup_form(request, join=join, status=429,
+                                      error="Too many new accounts from your address. Try again in a minute.")
+        response.headers["Retry-After"] = str(int(SIGNUP_EVERY))
+        return response
     form = await request.post()
     raw_name, password = str(form.get("name", "")), str(form.get("password", ""))
     try:
@@ -145,7 +156,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     store, passwords = request.config_dict[STORE], request.config_dict[PASSWORDS]
     found = await store.member_login(key) if name else None
     ok, rehash = await passwords.verify(found[1] if found else None, password)
-    if found is None or not ok or found[0].status != "active":
+    if found is not None and ok and found[0].status != "active":
+        # Only someone who knows the password learns the account exists and is closed.
+        return await _login_form(request, next_url, 403, name=name,
+                                 error="This account has been deactivated by an admin, so it cannot log in.")
+    if found is None or not ok:
         throttle.failed(addr)
         failures = throttle.failed(account)
         log.warning("wrong member password for %r from %s (%d in a row)", name[:64], addr, failures)

@@ -1,6 +1,7 @@
 """The operator's admin: an aiohttp sub-application mounted at ``/admin``.
 
-Its one middleware, :func:`~chatapp.admin.gate.operator_gate`, lets only the operator in,
+Its one middleware, :func:`~chatapp.admin.gate.operator_gate`, lets only the operator and
+admin members in,
 checks origin and CSRF token on every POST and marks every answer ``no-store``; the
 handlers do none of that themselves. The main app's middlewares (error pages, the session
 cookie) and its security headers apply here as well, since aiohttp runs a parent's
@@ -11,6 +12,7 @@ middlewares and response hooks around a sub-application's.
 - :mod:`.login`: the password, logging in, out, and out everywhere;
 - :mod:`.overview`: the live room table, a page at a time; :mod:`.room`: one room and its
   moderation; :mod:`.bulk`: deleting many rooms at once;
+  :mod:`.members`: members, roles, join links and reset links;
   :mod:`.audit`: the audit log; :mod:`.pages`: what they share.
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..keys import SETTINGS
-from . import audit, bulk, login, overview, room
+from . import audit, bulk, login, members, overview, room
 from .gate import ADMIN_APP, OPERATOR, is_operator, operator_gate, require_operator
 from .login import OPERATOR_PASSWORD, OperatorPassword
 
@@ -48,6 +50,7 @@ def _routes(admin: web.Application) -> None:
     r.add_post("/rooms/{room}/clear", room.clear, name="admin_clear")
     r.add_post("/rooms/{room}/delete", room.delete_room, name="admin_delete_room")
     r.add_post("/rooms/{room}/retention", room.retention, name="admin_retention")
+    members.add_routes(admin)
 
 
 def setup_admin(app: web.Application) -> web.Application:

@@ -2,7 +2,9 @@
 marks every answer ``Cache-Control: no-store``, so that no handler can forget any of them.
 
 - The login page (``admin_login``) is open to everyone.
-- Any other page without the operator's session: a GET or HEAD is sent to the login page
+- The operator (logged in with ``CHATAPP_ADMIN_PASSWORD``) and members with the admin role
+  (logged in at ``/login``, account active) pass alike; :data:`ACTOR` says which.
+- Any other page without such a session: a GET or HEAD is sent to the login page
   with ``next=`` the page asked for (a script under ``/admin/api/`` gets ``401`` JSON
   instead), and every other method is refused with ``403``.
 - Every state-changing request, the login form's included, must come from our own
@@ -20,8 +22,10 @@ from aiohttp.typedefs import Handler
 from yarl import URL
 
 from .. import csrf, sessions
+from ..accounts.members import current_member
 from ..middlewares import errors
 from ..models import dumps
+from ..storage import Member
 
 OPERATOR = sessions.Principal("operator", "")  # the one operator, known by its password
 
@@ -31,9 +35,32 @@ OPEN_ROUTES = frozenset({"admin_login"})
 API_PREFIX = "/admin/api/"
 
 
+# Who passed the gate: None for the operator, else the admin member's name (the audit
+# log's "actor"). Set by the gate for every page but the login form.
+ACTOR: web.RequestKey[str | None] = web.RequestKey("admin_actor")
+
+
 async def is_operator(request: web.Request) -> bool:
     record = await sessions.current(request)
     return record is not None and record.kind == OPERATOR.kind
+
+
+async def admin_member(request: web.Request) -> Member | None:
+    """The member this request's session belongs to if they are an active admin, else None."""
+    member = await current_member(request)
+    return member if member is not None and member.role == "admin" else None
+
+
+async def is_admin(request: web.Request) -> bool:
+    """The operator, or a member with the admin role: either may use ``/admin``."""
+    if await is_operator(request):
+        request[ACTOR] = None
+        return True
+    member = await admin_member(request)
+    if member is None:
+        return False
+    request[ACTOR] = member.name
+    return True
 
 
 def login_url(request: web.Request, next_path: str | None = None) -> URL:
@@ -42,8 +69,8 @@ def login_url(request: web.Request, next_path: str | None = None) -> URL:
 
 
 async def require_operator(request: web.Request) -> None:
-    """For an operator-only GET outside ``/admin``: the login page unless logged in."""
-    if not await is_operator(request):
+    """For an admin-only GET outside ``/admin``: the login page unless logged in."""
+    if not await is_admin(request):
         raise web.HTTPFound(login_url(request, request.path_qs))
 
 
@@ -51,7 +78,7 @@ async def _check(request: web.Request) -> None:
     safe = request.method in csrf.SAFE_METHODS
     if not safe:
         csrf.check_origin(request)
-    if request.match_info.route.name not in OPEN_ROUTES and not await is_operator(request):
+    if request.match_info.route.name not in OPEN_ROUTES and not await is_admin(request):
         if not safe:
             raise web.HTTPForbidden(text="Log in as the operator first.")
         if request.path.startswith(API_PREFIX):

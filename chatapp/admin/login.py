@@ -19,11 +19,12 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from .. import sessions
+from ..accounts.members import end_everywhere
 from ..keys import SETTINGS
 from ..netutil import client_addr
 from ..redirects import safe_next
 from ..throttle import LOGIN_THROTTLE
-from .gate import OPERATOR, is_operator, login_url
+from .gate import OPERATOR, admin_member, is_operator, login_url
 from .pages import flash, page, record, see_other
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,14 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 async def logout_everywhere(request: web.Request) -> web.StreamResponse:
-    """``POST /admin/logout/everywhere``: end every operator session, this one included."""
+    """``POST /admin/logout/everywhere``: end every operator session, this one included
+    (for an admin member: every session of their account)."""
+    member = await admin_member(request)
+    if member is not None:
+        await record(request, "logout_everywhere", detail=f"member {member.name}")
+        await end_everywhere(request, member)
+        await flash(request, "Logged out everywhere.")
+        return see_other(str(login_url(request)))
     ended = await sessions.end_all(request, OPERATOR)
     await record(request, "logout_everywhere", detail=f"{ended} session{'' if ended == 1 else 's'}")
     await flash(request, f"Logged out everywhere: {ended} session{'' if ended == 1 else 's'} ended.")

@@ -12,7 +12,7 @@ from aiohttp import web
 from .. import csrf, sessions
 from ..keys import SETTINGS, STORE
 from ..netutil import client_addr
-from .gate import ADMIN_APP
+from .gate import ACTOR, ADMIN_APP
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,12 @@ async def page(request: web.Request, **context: Any) -> dict[str, Any]:
 
 
 async def record(request: web.Request, action: str, **fields: Any) -> None:
-    """Write an operator action to the audit log (and the server log)."""
+    """Write an admin action to the audit log (and the server log), saying who acted."""
     addr = client_addr(request, request.config_dict[SETTINGS])
-    await request.config_dict[STORE].record_audit(action, addr, **fields)
+    actor = request.get(ACTOR)
+    await request.config_dict[STORE].record_audit(action, addr, actor=actor, **fields)
     where = " ".join(f"{k}={v}" for k, v in fields.items())
-    log.info("admin %s %s from %s", action, where, addr)
+    log.info("admin %s %s by %s from %s", action, where, "the operator" if actor is None else actor, addr)
 
 
 def since_24h() -> str:

@@ -13,7 +13,9 @@ from .base import (
     BadCursor,
     Busy,
     Hit,
+    JoinLink,
     Member,
+    MemberRoom,
     MigrationError,
     NewRow,
     RoomStats,
@@ -38,7 +40,7 @@ async def open_storage(path: str, *, synchronous: str = "FULL", busy_timeout_ms:
 
 
 __all__ = [
-    "AuditEntry", "BackupError", "BackupReport", "BadCursor", "Busy", "Hit", "Member", "MigrationError", "NewRow",
-    "QueryRefused", "RoomStats",
-    "RowRejected", "SessionRecord", "Storage", "StorageError", "TooSlow", "Unavailable", "open_storage", "utc_instant",
+    "AuditEntry", "BackupError", "BackupReport", "BadCursor", "Busy", "Hit", "JoinLink", "Member", "MemberRoom",
+    "MigrationError", "NewRow", "QueryRefused", "RoomStats", "RowRejected", "SessionRecord", "Storage",
+    "StorageError", "TooSlow", "Unavailable", "open_storage", "utc_instant",
 ]

@@ -82,6 +82,7 @@ class AuditEntry(NamedTuple):
     message_id: int | None
     client: str
     detail: str | None
+    actor: str | None = None  # None: the operator; else the admin member's name
 
 
 class Hit(NamedTuple):
@@ -120,6 +121,26 @@ class Member(NamedTuple):
     created_at: str
     last_seen_at: str | None
     session_version: int
+
+
+class JoinLink(NamedTuple):
+    """A join link as the admin lists it (the token itself is never stored)."""
+
+    token_hash: str
+    created_at: str
+    expires_at: str
+    max_uses: int
+    uses: int
+    revoked_at: str | None
+    created_by: str | None  # the admin member's name; None: the operator
+
+
+class MemberRoom(NamedTuple):
+    """One of a member's private rooms or DMs, for their index page (chatapp.privacy)."""
+
+    summary: RoomSummary
+    visibility: str  # "private" or "dm"
+    other: str | None  # a DM's other member's name; None for a private room
 
 
 class BackupReport(NamedTuple):
@@ -163,7 +184,7 @@ class Storage(Protocol):
 
     # ---- rooms ----
     async def room_page(self, query: str, after: str | None, limit: int) -> tuple[list[RoomSummary], str | None]:
-        """One page of the room list and the next page's cursor (None at the end); BadCursor.
+        """One page of the public room list and the next page's cursor (None at the end); BadCursor.
 
         ``query`` empty: latest activity first. Otherwise rooms whose name holds it (a
         lower-case room name fragment): a short one matches name prefixes, by name.
@@ -195,16 +216,22 @@ class Storage(Protocol):
     # ---- admin figures and the audit log ----
     async def room_stats_page(self, since: str, query: str, after: str | None,
                               limit: int) -> tuple[list[RoomStats], str | None]:
-        """:meth:`room_page` with the admin's figures; ``since`` bounds the names count."""
+        """:meth:`room_page` with the admin's figures, private rooms and DMs included;
+        ``since`` bounds the names count."""
         ...
     async def room_stat(self, room: str, since: str) -> RoomStats | None: ...
     async def record_audit(self, action: str, client: str, *, room: str | None = None,
-                           message_id: int | None = None, detail: str | None = None) -> None: ...
+                           message_id: int | None = None, detail: str | None = None,
+                           actor: str | None = None) -> None: ...
     async def audit_entries(self, before: int | None, limit: int) -> tuple[list[AuditEntry], bool]: ...
 
     # ---- search, export, import, retention, backup ----
-    async def search(self, folded: str, room: str | None, user: str | None, limit: int) -> list[Hit]:
-        """Messages whose folded text contains ``folded``, newest first; Busy or TooSlow."""
+    async def search(self, folded: str, room: str | None, user: str | None, limit: int,
+                     viewer: int | None = None, see_private: bool = False) -> list[Hit]:
+        """Messages whose folded text contains ``folded``, newest first; Busy or TooSlow.
+
+        Only from rooms ``viewer`` (a member id; None: a guest) may see: public rooms, the
+        private rooms and DMs they are in, and every private room if ``see_private``."""
         ...
 
     def export(self, room: str) -> AsyncGenerator[list[Message], None]:
@@ -267,6 +294,50 @@ class Storage(Protocol):
         """Give back a use counted for a signup that then failed."""
         ...
     async def revoke_join_link(self, token_hash: str, now: str) -> bool: ...
+
+    # ---- member administration (see chatapp.admin.members; SQLite: sqlite/member_admin.py) ----
+    async def members_page(self, name_part: str, before: int | None,
+                           limit: int) -> tuple[list[Member], int | None]:
+        """Members newest first, with id < ``before``, whose folded name contains
+        ``name_part`` ("" for all); and the next page's ``before`` (None at the end)."""
+        ...
+    async def set_member_status(self, member_id: int, status: str) -> Member | None: ...
+    async def set_member_role(self, member_id: int, role: str) -> Member | None: ...
+    async def join_links(self, limit: int) -> list[JoinLink]:
+        """The newest ``limit`` join links, with their use counts."""
+        ...
+    async def create_password_reset(self, token_hash: str, member_id: int, now: str, expires_at: str) -> None: ...
+    async def password_reset_member(self, token_hash: str, now: str) -> Member | None:
+        """The active member an unused, unexpired reset link is for."""
+        ...
+    async def use_password_reset(self, token_hash: str, now: str) -> int | None:
+        """Spend the link, if still usable at ``now``; the member id it was for."""
+        ...
+
+    # ---- private rooms and direct messages (see chatapp.privacy; SQLite: sqlite/private.py) ----
+    # A room's visibility is "public", "private" or "dm"; only the last two have members.
+    async def non_public_rooms(self) -> dict[str, str]:
+        """Every private room and DM, with its visibility (the server keeps these in memory)."""
+        ...
+    async def create_room(self, name: str, visibility: str, now: str, member_ids: Sequence[int]) -> str:
+        """Create a private room or DM with these members: "created", or the visibility of
+        the room already stored under ``name`` (which is left as it is)."""
+        ...
+    async def room_access(self, room: str, member_id: int) -> tuple[str, bool] | None:
+        """The room's visibility and whether the member is in it; None if no such room.
+        One indexed read."""
+        ...
+    async def room_members(self, room: str) -> list[Member]: ...
+    async def add_room_member(self, room: str, member_id: int, now: str) -> bool:
+        """Add to a private room (never a DM or a public room); whether they were added."""
+        ...
+    async def remove_room_member(self, room: str, member_id: int) -> bool: ...
+    async def member_rooms(self, member_id: int, limit: int) -> list[MemberRoom]:
+        """The member's private rooms and DMs, latest activity first."""
+        ...
+    async def member_by_key(self, name_key: str) -> Member | None:
+        """The member with that folded name (chatapp.accounts.names.fold)."""
+        ...
 
 
 def utc_instant(text: str) -> str | None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from .admin import AdminMixin
 from .archive import ArchiveMixin
+from .member_admin import MemberAdminMixin
 from .members import MembersMixin
 from .messages import MessagesMixin
+from .private import PrivateRoomsMixin
 from .rooms import RoomsMixin
 from .search import SearchMixin
 from .sessions import SessionsMixin
 
 
 class SQLiteStorage(MessagesMixin, RoomsMixin, AdminMixin, SearchMixin, ArchiveMixin, SessionsMixin,
-                    MembersMixin):
+                    MembersMixin, MemberAdminMixin, PrivateRoomsMixin):
     """:class:`chatapp.storage.Storage` on SQLite; open it with :meth:`open`."""
 
 

@@ -47,7 +47,8 @@ def _activity_cursor(after: str) -> tuple[str, str]:
 
 class RoomsMixin(SQLiteBase):
     async def _page(self, columns: str, lead: tuple[object, ...], make: Callable[[Row], T],
-                    query: str, after: str | None, limit: int) -> tuple[list[T], str | None]:
+                    query: str, after: str | None, limit: int,
+                    public_only: bool = False) -> tuple[list[T], str | None]:
         """One page of rooms and the cursor of the next (None on the last page).
 
         ``query`` empty: every room, latest activity first. Shorter than :data:`TRIGRAM`:
@@ -56,10 +57,13 @@ class RoomsMixin(SQLiteBase):
         """
         tail = "r.active_at, r.rowid"  # what the next page's cursor is made of
         params: list[object] = list(lead)
+        # Written out as a literal so the activity order seeks the partial index
+        # rooms_public_activity (migrations/0008): private rooms cost the list nothing.
+        public = " AND r.visibility = 'public'" if public_only else ""
         if not query:
-            sql = f"SELECT {columns}, {tail} FROM rooms r "
+            sql = f"SELECT {columns}, {tail} FROM rooms r WHERE 1{public} "
             if after is not None:
-                sql += "WHERE (r.active_at, r.name) < (?, ?) "
+                sql += "AND (r.active_at, r.name) < (?, ?) "
                 params += _activity_cursor(after)
             sql += "ORDER BY r.active_at DESC, r.name DESC LIMIT ?"
         elif len(query) < TRIGRAM:
@@ -67,7 +71,7 @@ class RoomsMixin(SQLiteBase):
             if after is not None and normalise_room(after) != after:
                 raise BadCursor(after)
             # "~" sorts after every character a room name may hold.
-            sql = (f"SELECT {columns}, {tail} FROM rooms r WHERE r.name >= ? AND r.name < ? AND r.name > ? "
+            sql = (f"SELECT {columns}, {tail} FROM rooms r WHERE r.name >= ? AND r.name < ? AND r.name > ?{public} "
                    "ORDER BY r.name LIMIT ?")
             params += [query, query + "~", start]
         else:
@@ -75,7 +79,7 @@ class RoomsMixin(SQLiteBase):
             if rowid is None:
                 raise BadCursor(after)
             sql = (f"SELECT {columns}, {tail} FROM rooms_fts f JOIN rooms r ON r.rowid = f.rowid "
-                   "WHERE rooms_fts MATCH ? AND f.rowid > ? ORDER BY f.rowid LIMIT ?")
+                   f"WHERE rooms_fts MATCH ? AND f.rowid > ?{public} ORDER BY f.rowid LIMIT ?")
             params += [f'"{query}"', rowid]  # a phrase: names hold no quote
         rows = await self._read(sql, [*params, limit + 1])
         more = len(rows) > limit
@@ -92,7 +96,8 @@ class RoomsMixin(SQLiteBase):
         return [make(r) for r in rows], cursor
 
     async def room_page(self, query: str, after: str | None, limit: int) -> tuple[list[RoomSummary], str | None]:
-        return await self._page(_SUMMARY_COLUMNS, (), _summary, query, after, limit)
+        # The public list: a member's private rooms and DMs are listed apart (member_rooms).
+        return await self._page(_SUMMARY_COLUMNS, (), _summary, query, after, limit, public_only=True)
 
     async def room_stats_page(self, since: str, query: str, after: str | None,
                               limit: int) -> tuple[list[RoomStats], str | None]:

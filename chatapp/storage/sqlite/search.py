@@ -43,8 +43,16 @@ def like_pattern(text: str) -> str:
 
 
 class SearchMixin(SQLiteBase):
-    async def search(self, folded: str, room: str | None, user: str | None, limit: int) -> list[Hit]:
-        filters, params = "", []
+    async def search(self, folded: str, room: str | None, user: str | None, limit: int,
+                     viewer: int | None = None, see_private: bool = False) -> list[Hit]:
+        # In the query, not after it, so LIMIT still fills a page: a message is dropped when
+        # its room is not public and the viewer is not in it (one primary-key probe each;
+        # a NULL viewer, a guest, is in nothing). See chatapp.privacy.
+        filters = (" AND NOT EXISTS (SELECT 1 FROM rooms AS r WHERE r.name = m.room"
+                   " AND r.visibility <> 'public' AND NOT (? AND r.visibility = 'private')"
+                   " AND NOT EXISTS (SELECT 1 FROM room_members AS rm"
+                   " WHERE rm.room = m.room AND rm.member_id = ?))")
+        params: list[object] = [int(see_private), viewer]
         if room is not None:
             filters += " AND m.room = ?"
             params.append(room)
