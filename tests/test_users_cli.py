@@ -57,6 +57,20 @@ async def test_a_member_made_by_the_cli_beside_a_running_app_can_log_in_and_use_
     assert (await client.get("/admin/members", allow_redirects=False)).status == 200
 
 
+async def test_a_name_taken_by_the_cli_beside_a_running_app_is_soon_refused_to_guests(
+        make_client: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("chatapp.accounts.NAMES_REFRESH", 0.05)  # before the app starts
+    client = await make_client()
+    monkeypatch.setattr("sys.stdin", _Lines("a long enough password\n"))
+    assert await run_cli("users", "create", "Dora", "--db", settings.db) == 0
+    async with asyncio.timeout(5):  # the server looks for new members every NAMES_REFRESH
+        while True:
+            response = await client.get("/ws/lobby", params={"user": "dora"})
+            if response.status == 400 and "name_taken" in await response.text():
+                break
+            await asyncio.sleep(0.05)
+
+
 async def test_users_reset_prints_a_one_time_link_that_sets_a_new_password(
         client: Client, settings: Settings, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

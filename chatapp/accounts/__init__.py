@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from ..keys import STORE
 from ..ratelimit import PerAddress
-from ..storage import Member
+from ..storage import Member, StorageError
 from . import resets, views
 from .access import members_only
 from .members import MEMBER_NAMES, PASSWORDS, SESSION_ENDED, current_member
@@ -56,10 +57,31 @@ async def _with_viewer(request: web.Request,
     return await handler(request)
 
 
+NAMES_REFRESH = 5.0  # seconds between looks for members made outside this process
+
+
 async def _load_names(app: web.Application) -> AsyncIterator[None]:
-    app[MEMBER_NAMES].load(await app[STORE].member_name_keys())
-    log.info("%d members", len(app[MEMBER_NAMES]))
-    yield
+    """Load every member's name key at start, then, every few seconds, the keys of members
+    made since by another process (``chatapp users create`` beside a running server, or
+    another node): one indexed query for the new rows only."""
+    names, store = app[MEMBER_NAMES], app[STORE]
+    names.load(await store.member_name_keys())
+    log.info("%d members", len(names))
+
+    async def refresh() -> None:
+        while True:
+            await asyncio.sleep(NAMES_REFRESH)  # a periodic look: no event crosses processes
+            try:
+                names.load(await store.member_name_keys(names.last_id))
+            except StorageError as exc:
+                log.warning("could not refresh member names: %s", exc)
+
+    task = asyncio.create_task(refresh(), name="chatapp-member-names")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def setup_accounts(app: web.Application) -> None:

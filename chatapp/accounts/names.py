@@ -63,9 +63,13 @@ class MemberNames:
 
     def __init__(self) -> None:
         self._keys: set[str] = set()
+        self.last_id = 0  # the newest member whose name is in here
 
-    def load(self, keys: set[str]) -> None:
-        self._keys = set(keys)
+    def load(self, rows: list[tuple[int, str]]) -> None:
+        """Add (id, key) rows, as :meth:`Storage.member_name_keys` gives them."""
+        for member_id, key in rows:
+            self._keys.add(key)
+            self.last_id = max(self.last_id, member_id)
 
     def add(self, key: str) -> None:
         self._keys.add(key)

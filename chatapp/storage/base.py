@@ -274,8 +274,9 @@ class Storage(Protocol):
     async def member_login(self, name_key: str) -> tuple[Member, str] | None:
         """The member with that folded name and their password hash, for checking a login."""
         ...
-    async def member_name_keys(self) -> set[str]:
-        """Every member's folded name (the guard that keeps guests off members' names)."""
+    async def member_name_keys(self, after_id: int = 0) -> list[tuple[int, str]]:
+        """(id, folded name) of every member with an id above ``after_id``, by id: the guard
+        that keeps guests off members' names loads them all once, then only new ones."""
         ...
     async def set_password_hash(self, member_id: int, password_hash: str) -> None:
         """Replace the hash (a rehash at login: sessions are left alone)."""

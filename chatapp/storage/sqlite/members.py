@@ -31,8 +31,9 @@ class MembersMixin(SQLiteBase):
             f"SELECT {_MEMBER_COLUMNS}, password_hash FROM members WHERE name_key = ?", (name_key,))
         return (_member(rows[0]), rows[0][8]) if rows else None
 
-    async def member_name_keys(self) -> set[str]:
-        return {r[0] for r in await self._read("SELECT name_key FROM members")}
+    async def member_name_keys(self, after_id: int = 0) -> list[tuple[int, str]]:
+        rows = await self._read("SELECT id, name_key FROM members WHERE id > ? ORDER BY id", (after_id,))
+        return [(int(r[0]), r[1]) for r in rows]
 
     async def set_password_hash(self, member_id: int, password_hash: str) -> None:
         await self._write("UPDATE members SET password_hash = ? WHERE id = ?", (password_hash, member_id))
