@@ -18,6 +18,7 @@ from aiohttp import web
 
 from .keys import HUB, STORE, WRITER
 from .models import dumps
+from .privacy import PRIVATE_ROOMS
 
 DELETE_CHUNK = 500  # rows per writer operation: chat elsewhere waits at most one chunk
 
@@ -102,6 +103,7 @@ async def delete_room(app: web.Application, room: str) -> int:
         # In one step with closing the sockets: a socket that joined before this is
         # closed and its late messages are refused; one that joins after starts afresh.
         rooms.deleted(room)
+        app[PRIVATE_ROOMS].forget(room)  # a private room's name is free again, and public
         hub.close_room(room, ROOM_DELETED, b"room deleted")
 
     return await _empty_room(app, room, gone)

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from chatapp import moderation
 from chatapp.settings import Settings
 
 from .admin_client import login as operator_login
@@ -232,3 +233,11 @@ async def test_typing_in_a_private_room_reaches_its_members_only(client: Client,
     with pytest.raises(TimeoutError):
         await recv(carol_ws, timeout=0.3)
     await asyncio.gather(alice_ws.close(), bob_ws.close(), carol_ws.close())
+
+
+async def test_a_deleted_private_rooms_name_is_free_again_for_everyone(client: Client, aiohttp_client: Any) -> None:
+    alice, _, carol, _ = await _browsers(client, aiohttp_client)
+    await _create_private(alice, "secret")
+    assert (await carol.get("/rooms/secret")).status == 404
+    await moderation.delete_room(client.app, "secret")
+    assert (await carol.get("/rooms/secret")).status == 200  # a new, empty public room
