@@ -15,8 +15,16 @@ export function setupAlerts() {
 }
 
 // A sticky alert stays until dismissed: it says something that stays true (the room is gone).
-export function showAlert(text, sticky = false) {
+// link: {href, text}, a way on when this page has no more to offer (e.g. back to the rooms).
+export function showAlert(text, sticky = false, link = null) {
   alertEl.textContent = text;
+  if (link) {
+    const a = document.createElement("a");
+    a.href = link.href;
+    a.className = "alert-link";
+    a.textContent = link.text;
+    alertEl.append(" ", a);
+  }
   alertEl.hidden = false;
   clearTimeout(alertTimer);
   if (!sticky) alertTimer = setTimeout(() => { alertEl.hidden = true; }, ALERT_MS);

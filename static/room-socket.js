@@ -8,6 +8,8 @@ const GOING_AWAY = 1001;      // the server is shutting down
 const POLICY = 1008;          // the page lagged behind, or flooded (docs/protocol.md)
 const ROOM_DELETED = 4000;    // an admin deleted the room: never reconnect on our own
 const SESSION_ENDED = 4001;   // the member logged out everywhere or changed password
+const DEACTIVATED = 4002;     // an admin deactivated the account: logging in again will not work
+const ROOM_GONE = 4003;       // removed from this private room, or the room became private
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
 const LAGGED_RETRY_MS = 100;
@@ -102,6 +104,7 @@ export class RoomSocket {
     try {
       const response = await fetch(url, { headers: { Accept: "application/json" } });
       if (response.status === 401) refusal = { error: "login_required" };
+      else if (response.status === 404) refusal = { error: "not_found" };
       else if (response.status === 400) refusal = await response.json();
     } catch (e) { /* offline or not JSON: an ordinary lost connection */ }
     if (refusal && refusal.error === "login_required") {
@@ -115,7 +118,9 @@ export class RoomSocket {
       showAlert(refusal.detail, true);
       return;
     }
-    this.#closed(1006);
+    // The room is gone for this reader (removed while the connection was down, or the
+    // room was made private): the same as a 4003, not a reason to retry for ever.
+    this.#closed(refusal && refusal.error === "not_found" ? ROOM_GONE : 1006);
   }
 
   #closed(code) {
@@ -125,6 +130,18 @@ export class RoomSocket {
       setStatus("offline", "logged out");
       showAlert("You were logged out: this account logged out everywhere or changed its password. "
         + "Log in again to go on.", true);
+      return;
+    }
+    if (code === DEACTIVATED) {
+      setStatus("offline", "deactivated");
+      showAlert("Your account was deactivated by an admin, so you were logged out. "
+        + "Ask an admin if you think this is a mistake.", true);
+      return;
+    }
+    if (code === ROOM_GONE) {
+      setStatus("offline", "no access");
+      showAlert("You were removed from this room, or it became private: "
+        + "you no longer see what is said here.", true, { href: "/", text: "Back to the rooms" });
       return;
     }
     if (code === ROOM_DELETED) {
