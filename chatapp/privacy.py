@@ -128,7 +128,10 @@ async def visible_room(request: web.Request, room: str | None = None) -> RoomAcc
     if visibility == "public" and is_dm_name(name):
         raise not_found()
     access = RoomAccess(name, visibility, member, generation)
-    request[_CHECKED] = {**checked, name: access}
+    if visibility != "public":
+        # Only an answer that cost a query is kept: a public room's is two dict lookups, and
+        # a WebSocket's request (with all it holds) lives as long as the connection.
+        request[_CHECKED] = {**checked, name: access}
     return access
 
 
