@@ -26,7 +26,7 @@ from . import protocol
 from .admin import require_operator
 from .keys import STORE
 from .models import Message
-from .params import room_or_404
+from .privacy import operator_room_or_404
 from .storage import BackupReport, Busy, NewRow, Storage, StorageError, TooSlow, open_storage, utc_instant
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def ndjson_line(message: Message) -> bytes:
 async def export_room(request: web.Request) -> web.StreamResponse:
     """``GET /api/rooms/{room}/export``: the room's whole history, streamed as NDJSON."""
     await require_operator(request)
-    room = room_or_404(request)
+    room = operator_room_or_404(request)
     store = request.app[STORE]
     if await store.room(room) is None:
         raise web.HTTPNotFound(text=f"There is no room named {room}.")

@@ -104,6 +104,16 @@ def is_dm_name(room: str) -> bool:
     return room.startswith(DM_PREFIX)
 
 
+def operator_room_or_404(request: web.Request) -> str:
+    """The room an admin page or export names, unless it is a DM: the operator and admin
+    members manage every room, private ones included, but a DM is its two members' alone
+    (it is not listed to admins either; deleting an account's data is a database job)."""
+    room = room_or_404(request)
+    if is_dm_name(room):
+        raise not_found()
+    return room
+
+
 async def visible_room(request: web.Request, room: str | None = None) -> RoomAccess:
     """The room the URL names (or ``room``) if this request may see it; else 404, the same
     404 whether the room is private, a DM, or does not exist."""

@@ -241,3 +241,19 @@ async def test_a_deleted_private_rooms_name_is_free_again_for_everyone(client: C
     assert (await carol.get("/rooms/secret")).status == 404
     await moderation.delete_room(client.app, "secret")
     assert (await carol.get("/rooms/secret")).status == 200  # a new, empty public room
+
+
+async def test_not_even_the_operator_finds_or_reads_a_direct_message(client: Client, aiohttp_client: Any) -> None:
+    alice, _, _, guest = await _browsers(client, aiohttp_client)
+    await alice.get("/dm/bob")
+    await _say(alice, "dm-1-2", f"{SECRET_WORDS} {HIDDEN}")
+    await operator_login(guest)
+    for path in ("/admin", "/admin?q=dm", "/admin/api/rooms", "/admin/api/rooms?q=dm-1",
+                 "/admin/bulk-delete?max_messages=1000&hours=720"):
+        response = await guest.get(path)
+        assert response.status == 200, path
+        assert "dm-1-2" not in await response.text(), path
+    for path in ("/admin/rooms/dm-1-2", "/api/rooms/dm-1-2/export"):
+        assert (await guest.get(path, allow_redirects=False)).status == 404, path
+    found = await (await guest.get(f"/api/search?q={SECRET_WORDS}")).json()
+    assert found["results"] == []

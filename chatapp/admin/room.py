@@ -14,7 +14,8 @@ from aiohttp import web
 
 from .. import moderation, protocol
 from ..keys import HUB, STORE, WRITER
-from ..params import int_param, room_or_404
+from ..params import int_param
+from ..privacy import operator_room_or_404
 from .pages import admin_url, chat_app, flash, page, record, see_other, since_24h
 
 PAGE_SIZE = 50  # messages on a room's admin page
@@ -23,7 +24,7 @@ MAX_RETENTION_DAYS = 36500
 
 @aiohttp_jinja2.template("admin/room.html")
 async def room_page(request: web.Request) -> dict[str, Any]:
-    room = room_or_404(request)
+    room = operator_room_or_404(request)
     store = request.config_dict[STORE]
     before = int_param(request, "before")
     messages, has_more = await store.before(room, before if before is not None else 2**62, PAGE_SIZE)
@@ -46,7 +47,7 @@ def _back(request: web.Request, room: str) -> web.Response:
 
 
 async def delete_message(request: web.Request) -> web.StreamResponse:
-    room = room_or_404(request)
+    room = operator_room_or_404(request)
     message_id = int(request.match_info["id"])  # the route takes 1 to 18 ASCII digits only
     if await moderation.delete_message(chat_app(request), room, message_id):
         await record(request, "delete_message", room=room, message_id=message_id)
@@ -57,7 +58,7 @@ async def delete_message(request: web.Request) -> web.StreamResponse:
 
 
 async def _set_lock(request: web.Request, locked: bool) -> web.StreamResponse:
-    room = room_or_404(request)
+    room = operator_room_or_404(request)
     await moderation.set_locked(chat_app(request), room, locked)
     await record(request, "lock" if locked else "unlock", room=room)
     await flash(request, f"#{room} is {'locked: nobody can post' if locked else 'open again'}.")
@@ -73,7 +74,7 @@ async def unlock(request: web.Request) -> web.StreamResponse:
 
 
 async def clear(request: web.Request) -> web.StreamResponse:
-    room = room_or_404(request)
+    room = operator_room_or_404(request)
     deleted = await moderation.clear(chat_app(request), room)
     await record(request, "clear", room=room, detail=f"{deleted} messages")
     await flash(request, f"Cleared #{room}: {deleted} messages deleted.")
@@ -81,7 +82,7 @@ async def clear(request: web.Request) -> web.StreamResponse:
 
 
 async def delete_room(request: web.Request) -> web.StreamResponse:
-    room = room_or_404(request)
+    room = operator_room_or_404(request)
     deleted = await moderation.delete_room(chat_app(request), room)
     await record(request, "delete_room", room=room, detail=f"{deleted} messages")
     await flash(request, f"Deleted #{room} and its {deleted} messages.")
@@ -89,7 +90,7 @@ async def delete_room(request: web.Request) -> web.StreamResponse:
 
 
 async def retention(request: web.Request) -> web.StreamResponse:
-    room = room_or_404(request)
+    room = operator_room_or_404(request)
     form = await request.post()
     days: int | None
     if form.get("keep") == "forever":

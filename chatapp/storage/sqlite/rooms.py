@@ -48,7 +48,7 @@ def _activity_cursor(after: str) -> tuple[str, str]:
 class RoomsMixin(SQLiteBase):
     async def _page(self, columns: str, lead: tuple[object, ...], make: Callable[[Row], T],
                     query: str, after: str | None, limit: int,
-                    public_only: bool = False) -> tuple[list[T], str | None]:
+                    public_only: bool = False, no_dms: bool = False) -> tuple[list[T], str | None]:
         """One page of rooms and the cursor of the next (None on the last page).
 
         ``query`` empty: every room, latest activity first. Shorter than :data:`TRIGRAM`:
@@ -59,7 +59,7 @@ class RoomsMixin(SQLiteBase):
         params: list[object] = list(lead)
         # Written out as a literal so the activity order seeks the partial index
         # rooms_public_activity (migrations/0008): private rooms cost the list nothing.
-        public = " AND r.visibility = 'public'" if public_only else ""
+        public = " AND r.visibility = 'public'" if public_only else " AND r.visibility <> 'dm'" if no_dms else ""
         if not query:
             sql = f"SELECT {columns}, {tail} FROM rooms r WHERE 1{public} "
             if after is not None:
@@ -101,7 +101,8 @@ class RoomsMixin(SQLiteBase):
 
     async def room_stats_page(self, since: str, query: str, after: str | None,
                               limit: int) -> tuple[list[RoomStats], str | None]:
-        return await self._page(_STATS_COLUMNS, (since,), _stats, query, after, limit)
+        # The admin's table: every room but DMs, which are their two members' alone.
+        return await self._page(_STATS_COLUMNS, (since,), _stats, query, after, limit, no_dms=True)
 
     async def room_stat(self, room: str, since: str) -> RoomStats | None:
         rows = await self._read(f"SELECT {_STATS_COLUMNS} FROM rooms r WHERE r.name = ?", (since, room))
@@ -132,6 +133,6 @@ class RoomsMixin(SQLiteBase):
         # Walks the activity index from ``since`` on: the work is bounded by the rooms
         # active since then, and ``limit`` bounds what comes back.
         rows = await self._read(
-            "SELECT name FROM rooms WHERE active_at >= ? AND message_count <= ? "
+            "SELECT name FROM rooms WHERE active_at >= ? AND message_count <= ? AND visibility <> 'dm' "
             "ORDER BY active_at DESC, name DESC LIMIT ?", (since, max_messages, limit))
         return [r[0] for r in rows]
