@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from aiohttp import WSCloseCode
 
 from .connection import Flusher, SocketWriter
-from .models import dumps
+from .models import RoomEvent, dumps
 from .wire import ws_frame
 from .writer import Stored
 
@@ -160,6 +160,11 @@ class Hub:
         """The writer's callback: committed messages, in id order, to their rooms."""
         for s in stored:
             self.broadcast(s.message.room, s.text, s.message.id)
+
+    def publish_event(self, event: RoomEvent) -> None:
+        """A logged change (an edit, a delete, reactions, a clear), at its place in the log:
+        its id orders it with chat frames, so a page catching up gets it once."""
+        self.broadcast(event.room, event.frame_text(), event.id)
 
     def close_member(self, member_id: int, code: int, reason: bytes) -> int:
         """Close every socket of one member, in every room; how many."""

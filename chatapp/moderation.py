@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .keys import HUB, STORE, WRITER
-from .models import dumps
+from .models import dumps, utc_now_iso
 from .privacy import PRIVATE_ROOMS
 
 DELETE_CHUNK = 500  # rows per writer operation: chat elsewhere waits at most one chunk
@@ -44,10 +44,10 @@ async def delete_message(app: web.Application, room: str, message_id: int) -> bo
     storage = app[STORE]
 
     async def apply() -> bool:
-        deleted = await storage.delete_message(room, message_id)
-        if deleted:
-            _tell(app, room, {"type": "delete", "id": message_id, "room": room})
-        return deleted
+        event = await storage.delete_message(room, message_id)
+        if event is not None:
+            app[HUB].publish_event(event)
+        return event is not None
 
     return await app[WRITER].run(apply)
 
@@ -89,7 +89,7 @@ async def clear(app: web.Application, room: str) -> int:
     """Delete the room's history; returns how many messages went."""
 
     async def told() -> None:
-        _tell(app, room, {"type": "clear", "room": room})
+        app[HUB].publish_event(await app[STORE].log_clear(room, utc_now_iso()))
 
     return await _empty_room(app, room, told)
 

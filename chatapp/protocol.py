@@ -18,6 +18,9 @@ MAX_USER = 32
 MAX_CLIENT_ID = 64
 MAX_ROOM = 64
 DEFAULT_USER = "Anonymous"
+MAX_EMOJI = 32  # characters: a family or flag emoji is several code points
+MAX_REACTIONS = 20  # different emoji on one message
+MAX_ID = 2**63 - 1
 
 ROOM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -57,6 +60,13 @@ ERRORS: dict[str, str] = {
     "not_stored": "The server could not store that message; it was not sent. Try again.",
     "storage_full": "The server's storage is full; nothing new can be posted until its operator makes room.",
     "shutting_down": "The server is restarting; that message was not sent. Try again shortly.",
+    "invalid_id": "id must be the id of a message (a positive whole number).",
+    "invalid_emoji": f"A reaction must be one emoji (at most {MAX_EMOJI} characters).",
+    "message_not_found": "There is no such message in this room; it may have been deleted.",
+    "reply_not_found": "The message you replied to is not in this room (it may have been deleted); nothing was sent.",
+    "forbidden": "You can only edit or delete your own messages.",
+    "members_only": "Log in to do that: guests can send and reply to messages, but not edit, delete or react.",
+    "too_many_reactions": f"A message can have at most {MAX_REACTIONS} different reactions.",
 }
 
 
@@ -79,11 +89,33 @@ class ChatIn:
     message: str
     user: str
     client_id: str | None
+    reply_to: int | None = None
 
 
 @dataclass(frozen=True)
 class TypingIn:
     pass
+
+
+@dataclass(frozen=True)
+class EditIn:
+    id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class DeleteIn:
+    id: int
+
+
+@dataclass(frozen=True)
+class ReactIn:
+    id: int
+    emoji: str
+
+
+ChangeIn = EditIn | DeleteIn | ReactIn
+Frame = ChatIn | TypingIn | EditIn | DeleteIn | ReactIn
 
 
 def as_id(raw: str | None) -> int | None:
@@ -148,7 +180,39 @@ def clean_client_id(value: object) -> str | None:
     return value
 
 
-def parse(text: str, default_user: str) -> ChatIn | TypingIn:
+def clean_id(value: object, code: str = "invalid_id") -> int:
+    """A message id from a frame: a JSON integer from 1 up (``true`` is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise ProtocolError(code)
+    return value
+
+
+def clean_emoji(value: object) -> str:
+    """One emoji (possibly a sequence: skin tones, ZWJ families, flags), or ProtocolError."""
+    if not isinstance(value, str) or _SURROGATE.search(value):
+        raise ProtocolError("invalid_emoji")
+    emoji = unicodedata.normalize("NFC", value)
+    if not 1 <= len(emoji) <= MAX_EMOJI or not any(unicodedata.category(c) == "So" for c in emoji):
+        raise ProtocolError("invalid_emoji")
+    if any(c != "\u200d" and unicodedata.category(c) not in _EMOJI_CATEGORIES for c in emoji):
+        raise ProtocolError("invalid_emoji")
+    return emoji
+
+
+# Symbols, modifiers (skin tones), variation selectors and keycaps; plus the zero-width joiner.
+_EMOJI_CATEGORIES = frozenset({"So", "Sk", "Mn", "Me"})
+
+
+def _change(kind: str, data: dict[str, Any]) -> ChangeIn:
+    message_id = clean_id(data.get("id"))
+    if kind == "edit":
+        return EditIn(message_id, clean_message(data.get("message")))
+    if kind == "delete":
+        return DeleteIn(message_id)
+    return ReactIn(message_id, clean_emoji(data.get("emoji")))
+
+
+def parse(text: str, default_user: str) -> Frame:
     """Parse one client text frame, or raise ProtocolError."""
     try:
         data = orjson.loads(text)
@@ -160,14 +224,17 @@ def parse(text: str, default_user: str) -> ChatIn | TypingIn:
     kind = data.get("type", "chat")
     if kind == "typing":
         return TypingIn()
+    if kind in ("edit", "delete", "react"):
+        return _change(kind, data)
     if kind != "chat":
-        raise ProtocolError("unknown_type", "Frame type must be \"chat\" or \"typing\".")
+        raise ProtocolError("unknown_type", 'Frame type must be "chat", "typing", "edit", "delete" or "react".')
     # client_id first, so an error about the message can say which message it was about.
     client_id = clean_client_id(data.get("client_id"))
     try:
         message = clean_message(data.get("message"))
         user = default_user if data.get("user") is None else clean_user(data["user"])
+        reply_to = None if data.get("reply_to") is None else clean_id(data["reply_to"], "reply_not_found")
     except ProtocolError as exc:
         exc.client_id = client_id
         raise
-    return ChatIn(message, user, client_id)
+    return ChatIn(message, user, client_id, reply_to)

@@ -74,6 +74,13 @@ class _Pending:
     future: asyncio.Future[Stored] = field(repr=False)
     creator: str | None = None  # whom creating a room is counted against; None: nobody
     member_id: int | None = None  # the sender's account; None for a guest
+    reply_to: int | None = None  # must be a message of the same room (else reply_not_found)
+    attachment: str | None = None  # a stored file's description (chatapp/files.py)
+    bot_id: int | None = None
+
+    def row(self, ts: str) -> NewRow:
+        return NewRow(self.room, self.user, self.body, ts, self.client_id, self.member_id,
+                      self.reply_to, self.attachment, self.bot_id)
 
 
 @dataclass
@@ -144,12 +151,14 @@ class BatchWriter:
 
     def submit(self, room: str, user: str, body: str, client_id: str | None,
                epoch: int | None = None, *, creator: str | None = None,
-               member_id: int | None = None) -> asyncio.Future[Stored]:
+               member_id: int | None = None, reply_to: int | None = None,
+               attachment: str | None = None, bot_id: int | None = None) -> asyncio.Future[Stored]:
         """Queue a message; ``creator`` (the sender's address) is charged if it creates the room."""
         if self._closed:
             raise WriterClosed()
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Pending(room, user, body, client_id, epoch, future, creator, member_id))
+        self._enqueue(_Pending(room, user, body, client_id, epoch, future, creator, member_id,
+                               reply_to, attachment, bot_id))
         return future
 
     async def run(self, operation: Callable[[], Awaitable[T]]) -> T:
@@ -223,6 +232,8 @@ class BatchWriter:
                 _fail(p, why)
         if self.room_limit is not None and accepted:
             accepted = await self._charge_new_rooms(accepted, self.room_limit)
+        if any(p.reply_to is not None for p in accepted):
+            accepted = await self._check_replies(accepted)
         if not accepted:
             return
         if await self.ceiling.check():
@@ -231,8 +242,7 @@ class BatchWriter:
             return
         ts = utc_now_iso()
         try:
-            inserted = await self._storage.insert_messages(
-                [NewRow(p.room, p.user, p.body, ts, p.client_id, p.member_id) for p in accepted])
+            inserted = await self._storage.insert_messages([p.row(ts) for p in accepted])
         except RowRejected as exc:
             if len(accepted) == 1:
                 log.warning("message not stored: %s", exc)
@@ -277,11 +287,31 @@ class BatchWriter:
             kept.append(p)
         return kept
 
+    async def _check_replies(self, batch: list[_Pending]) -> list[_Pending]:
+        """The messages of ``batch`` whose ``reply_to`` is a message of their own room (one
+        query a room, only for batches that hold replies); the others get reply_not_found."""
+        wanted: dict[str, set[int]] = {}
+        for p in batch:
+            if p.reply_to is not None:
+                wanted.setdefault(p.room, set()).add(p.reply_to)
+        try:
+            found = {room: await self._storage.ids_in_room(room, ids) for room, ids in wanted.items()}
+        except StorageError as exc:
+            for p in batch:
+                _fail(p, "not_stored", str(exc))
+            return []
+        kept = []
+        for p in batch:
+            if p.reply_to is not None and p.reply_to not in found[p.room]:
+                _fail(p, "reply_not_found")
+            else:
+                kept.append(p)
+        return kept
+
     async def _one_by_one(self, batch: list[_Pending]) -> None:
         for i, p in enumerate(batch):
             try:
-                inserted = await self._storage.insert_messages(
-                    [NewRow(p.room, p.user, p.body, utc_now_iso(), p.client_id, p.member_id)])
+                inserted = await self._storage.insert_messages([p.row(utc_now_iso())])
             except RowRejected as exc:
                 _fail(p, "not_stored", str(exc))
                 continue

@@ -14,7 +14,7 @@ import logging
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from . import protocol
+from . import changes, protocol
 from .accounts import MEMBER_NAMES, current_member
 from .connection import CLOSE_TIMEOUT, STALL_TIMEOUT, SocketWriter
 from .hub import Client
@@ -159,10 +159,11 @@ async def _backfill(request: web.Request, client: Client, after: int, max_backfi
             last = first - 1  # the loop below sends the newest page, then goes on as usual
     while True:
         head = out.live_head
-        messages, more = await store.after(client.room, last, BACKFILL_PAGE)
-        if messages:
-            last = messages[-1].id
-            if not await out.backfill([(m.id, ws_frame(m.frame_text())) for m in messages]):
+        # Messages and changes to them (edits, deletes, reactions, clears), in one id order.
+        logged, more = await store.log_after(client.room, last, BACKFILL_PAGE)
+        if logged:
+            last = logged[-1].id
+            if not await out.backfill([(x.id, ws_frame(x.frame_text())) for x in logged]):
                 return  # closing
         if not more and out.caught_up(max(last, head)):
             return
@@ -226,7 +227,7 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
                 _abuse(client, b"rate limit exceeded")
             continue
         if msg.type == WSMsgType.BINARY:
-            frame: protocol.ChatIn | protocol.TypingIn | None = None
+            frame: protocol.Frame | None = None
             _refuse(out, errors, "binary_not_supported")
         else:
             try:
@@ -242,7 +243,7 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
         garbage = 0
         if isinstance(frame, protocol.ChatIn) and frame.user != client.user:
             if client.member_id is not None:  # a member posts under their account's name only
-                frame = protocol.ChatIn(frame.message, client.user, frame.client_id)
+                frame = protocol.ChatIn(frame.message, client.user, frame.client_id, frame.reply_to)
             elif member_names.taken(frame.user):
                 _refuse(out, errors, "name_taken", frame.client_id)
                 continue
@@ -252,6 +253,15 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
             if typing.allow():
                 hub.broadcast(client.room, dumps({"type": "typing", "user": client.user,
                                                   "room": client.room}), exclude=client)
+            continue
+        if isinstance(frame, protocol.EditIn | protocol.DeleteIn | protocol.ReactIn):
+            if bucket is not None and not bucket.allow():
+                strikes += 1
+                _refuse(out, errors, "rate_limited", detail="You are sending too fast; that change was not made.")
+                if strikes > strikes_allowed:
+                    _abuse(client, b"rate limit exceeded")
+                continue
+            changes.submit(request.app, client, frame, epoch, functools.partial(_refuse, out, errors))
             continue
         refusal = writer.rooms.refusal(client.room, epoch)
         if refusal is not None:  # said at once; the writer checks again when it commits
@@ -271,7 +281,7 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
         await slots.acquire()
         try:
             future = writer.submit(client.room, frame.user, frame.message, frame.client_id, epoch, creator=client.addr,
-                                   member_id=client.member_id)
+                                   member_id=client.member_id, reply_to=frame.reply_to)
         except WriterClosed:
             slots.release()
             _refuse(out, errors, "shutting_down", frame.client_id)

@@ -80,7 +80,7 @@ async def test_deleting_a_message_removes_it_from_the_history_and_tells_the_room
     resp = await post(client, action, token)
     assert resp.status == 303
     assert resp.headers["Location"] == "/admin/rooms/lobby"
-    assert await recv_type(ws, "delete") == {"type": "delete", "id": gone["id"], "room": "lobby"}
+    assert await recv_type(ws, "delete") == {"type": "delete", "id": gone["id"], "room": "lobby", "event_id": gone["id"] + 1}
     assert [m["id"] for m in await history(client, "lobby")] == [keep["id"]]
     assert "delete me" not in await (await client.get("/admin/rooms/lobby")).text()
 
@@ -124,7 +124,8 @@ async def test_clearing_a_room_empties_its_history_and_tells_the_room(
         await say(ws, f"m{i}")
     await say(other, "untouched")
     assert (await post(client, "/admin/rooms/lobby/clear", token)).status == 303
-    assert await recv_type(ws, "clear") == {"type": "clear", "room": "lobby"}
+    cleared = await recv_type(ws, "clear")
+    assert cleared == {"type": "clear", "room": "lobby", "event_id": cleared["event_id"]}
     assert await history(client, "lobby") == []
     assert [m["message"] for m in await history(client, "other")] == ["untouched"]
     rows = (await room_table(client)).rows

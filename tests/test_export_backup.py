@@ -75,7 +75,7 @@ async def test_export_streams_the_whole_history_oldest_first_as_chat_frames(clie
     assert [f["id"] for f in frames] == ids
     history = await (await client.get("/api/rooms/big/messages", params={"limit": 1})).json()
     assert frames[-1] == history["messages"][0]  # byte for byte the socket's frame
-    assert set(frames[0]) == {"type", "id", "room", "user", "message", "ts", "client_id"}
+    assert set(frames[0]) == {"type", "id", "room", "user", "message", "ts", "client_id", "html"}
     assert all(f["room"] == "big" and f["type"] == "chat" for f in frames)
     assert (await client.get("/api/rooms/nowhere/export")).status == 404
 

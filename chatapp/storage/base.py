@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from ..models import Message, RoomSummary, iso_utc
+from ..models import Message, RoomEvent, RoomSummary, iso_utc
 
 
 class StorageError(Exception):
@@ -63,6 +63,9 @@ class NewRow(NamedTuple):
     ts: str
     client_id: str | None
     member_id: int | None = None  # the sender's account; None for a guest
+    reply_to: int | None = None  # answers this message of the same room
+    attachment: str | None = None  # JSON description of a file already stored (chatapp/files.py)
+    bot_id: int | None = None  # sent by this bot
 
 
 class RoomStats(NamedTuple):
@@ -181,6 +184,20 @@ class Storage(Protocol):
         """How many messages have id > after, counting no further than ``limit``."""
         ...
     async def around(self, room: str, at: int, limit: int) -> list[Message]: ...
+    async def message(self, room: str, message_id: int) -> Message | None: ...
+    async def ids_in_room(self, room: str, ids: Iterable[int]) -> set[int]:
+        """Which of ``ids`` are messages of ``room`` (as the writer sees them)."""
+        ...
+
+    # ---- the room's log of changes: each returns the logged event, None if the message is gone
+    async def edit_message(self, room: str, message_id: int, body: str, ts: str) -> RoomEvent | None: ...
+    async def set_reactions(self, room: str, message_id: int, reactions: str | None, ts: str) -> RoomEvent | None:
+        """Store a message's whole reactions (JSON {"emoji": [names]}, None for none)."""
+        ...
+    async def log_clear(self, room: str, ts: str) -> RoomEvent: ...
+    async def log_after(self, room: str, after: int, limit: int) -> tuple[list[Message | RoomEvent], bool]:
+        """Messages and changes with id > after, in id order (one sequence), and whether more follow."""
+        ...
 
     # ---- rooms ----
     async def room_page(self, query: str, after: str | None, limit: int) -> tuple[list[RoomSummary], str | None]:
@@ -207,7 +224,7 @@ class Storage(Protocol):
     async def locked_rooms(self) -> set[str]: ...
     async def set_locked(self, room: str, locked: bool) -> None: ...
     async def set_retention(self, room: str, days: int | None) -> None: ...
-    async def delete_message(self, room: str, message_id: int) -> bool: ...
+    async def delete_message(self, room: str, message_id: int, ts: str | None = None) -> RoomEvent | None: ...
     async def delete_some(self, room: str, limit: int) -> int:
         """Delete up to ``limit`` of the room's oldest messages; how many went."""
         ...

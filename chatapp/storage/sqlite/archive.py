@@ -47,6 +47,8 @@ class ArchiveMixin(SQLiteBase):
             "DELETE FROM messages WHERE id IN "
             "(SELECT id FROM messages WHERE room = ? AND ts < ? LIMIT ?) RETURNING id",
             (room, cutoff, limit))
+        if len(rows) < limit:  # the last chunk: the room's changes as old as that go too
+            await self._write("DELETE FROM room_events WHERE room = ? AND ts < ?", (room, cutoff))
         return len(rows)
 
     async def backup(self, dest: Path, *, force: bool = False) -> BackupReport:

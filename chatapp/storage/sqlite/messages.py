@@ -9,17 +9,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ...models import Message, RoomSummary, utc_now_iso
+from ...models import Message, RoomEvent, RoomSummary, utc_now_iso
 from ..base import NewRow
 from .connection import Row, SQLiteBase
 
-MESSAGE_COLUMNS = "id, room, user, body, ts, client_id, member_id"
+# A message with what its reply quotes: the original's sender and the start of its text,
+# if it is still there and in the same room (a reply can never quote another room).
+MESSAGE_COLUMNS = ("m.id, m.room, m.user, m.body, m.ts, m.client_id, m.member_id, m.edited_at, "
+                   "m.reply_to, m.reactions, m.attachment, m.bot_id, r.user, substr(r.body, 1, 200)")
+FROM_MESSAGES = "messages AS m LEFT JOIN messages AS r ON r.id = m.reply_to AND r.room = m.room"
+_INSERTED = "id, room, user, body, ts, client_id, member_id, edited_at, reply_to, reactions, attachment, bot_id"
+_EVENT_COLUMNS = "id, room, kind, message_id, ts, data"
 _ROOM_COLUMNS = "name, message_count, last_message_at, locked"
 NEWEST = 2**62  # "before" this id means "the newest"
 
 
 def message(row: Sequence[Any]) -> Message:
-    return Message(int(row[0]), row[1], row[2], row[3], row[4], row[5], row[6])
+    return Message(int(row[0]), *row[1:])
+
+
+def event(row: Sequence[Any]) -> RoomEvent:
+    return RoomEvent(int(row[0]), row[1], row[2], row[3], row[4], row[5])
 
 
 def _room(r: Row) -> RoomSummary:
@@ -30,13 +40,84 @@ class MessagesMixin(SQLiteBase):
     async def insert_messages(self, rows: Sequence[NewRow]) -> list[Message]:
         # One statement is atomic in autocommit mode: one transaction and one fsync for
         # the whole batch. RETURNING gives the rows inserted, in VALUES order by id.
-        values = ",".join(["(?,?,?,?,?,?)"] * len(rows))
+        values = ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(rows))
         inserted = await self._write(
-            f"INSERT INTO messages (room, user, body, ts, client_id, member_id) VALUES {values} "
-            f"ON CONFLICT DO NOTHING RETURNING {MESSAGE_COLUMNS}",
+            "INSERT INTO messages (room, user, body, ts, client_id, member_id, reply_to, attachment, bot_id) "
+            f"VALUES {values} ON CONFLICT DO NOTHING RETURNING {_INSERTED}",
             [value for row in rows for value in row],
         )
-        return sorted((message(r) for r in inserted), key=lambda m: m.id)
+        stored = sorted((message(r) for r in inserted), key=lambda m: m.id)
+        if any(m.reply_to is not None for m in stored):
+            stored = await self._with_quotes(stored)
+        return stored
+
+    async def _with_quotes(self, stored: list[Message]) -> list[Message]:
+        """Fill in what each reply quotes (on the write connection: read-your-writes)."""
+        wanted = sorted({m.reply_to for m in stored if m.reply_to is not None})
+        marks = ",".join("?" * len(wanted))
+        rows = await self._write(
+            f"SELECT id, room, user, substr(body, 1, 200) FROM messages WHERE id IN ({marks})", wanted)
+        quoted = {(r[0], r[1]): (r[2], r[3]) for r in rows}
+        out = []
+        for m in stored:
+            q = quoted.get((m.reply_to, m.room))
+            out.append(m._replace(reply_user=q[0], reply_excerpt=q[1]) if q else m)
+        return out
+
+    async def ids_in_room(self, room: str, ids: Iterable[int]) -> set[int]:
+        wanted = list(ids)
+        if not wanted:
+            return set()
+        marks = ",".join("?" * len(wanted))
+        rows = await self._write(
+            f"SELECT id FROM messages WHERE room = ? AND id IN ({marks})", [room, *wanted])
+        return {int(r[0]) for r in rows}
+
+    async def message(self, room: str, message_id: int) -> Message | None:
+        rows = await self._write(
+            f"SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.id = ? AND m.room = ?", (message_id, room))
+        return message(rows[0]) if rows else None
+
+    # ---- the room's log of changes (migrations/0010): one INSERT each, applied by triggers
+
+    async def _log(self, room: str, kind: str, message_id: int | None, ts: str, data: str | None,
+                   where: str = "", params: Sequence[Any] = ()) -> RoomEvent | None:
+        rows = await self._write(
+            f"INSERT INTO room_events (id, room, kind, message_id, ts, data) "
+            f"SELECT (SELECT id FROM next_event_id), ?, ?, ?, ?, ? {where} RETURNING {_EVENT_COLUMNS}",
+            (room, kind, message_id, ts, data, *params))
+        return event(rows[0]) if rows else None
+
+    async def edit_message(self, room: str, message_id: int, body: str, ts: str) -> RoomEvent | None:
+        return await self._log(room, "edit", message_id, ts, body,
+                               "WHERE EXISTS (SELECT 1 FROM messages WHERE id = ? AND room = ?)",
+                               (message_id, room))
+
+    async def set_reactions(self, room: str, message_id: int, reactions: str | None, ts: str) -> RoomEvent | None:
+        return await self._log(room, "reactions", message_id, ts, reactions,
+                               "WHERE EXISTS (SELECT 1 FROM messages WHERE id = ? AND room = ?)",
+                               (message_id, room))
+
+    async def log_clear(self, room: str, ts: str) -> RoomEvent:
+        # Nothing before a clear matters to a page catching up: the clear itself says it.
+        await self._write("DELETE FROM room_events WHERE room = ?", (room,))
+        logged = await self._log(room, "clear", None, ts, None)
+        assert logged is not None
+        return logged
+
+    async def log_after(self, room: str, after: int, limit: int) -> tuple[list[Message | RoomEvent], bool]:
+        """Messages and changes with id > after, in id order, up to ``limit``; and whether
+        more follow. The two tables share one id sequence, so merging them is exact."""
+        messages, more_messages = await self.after(room, after, limit)
+        rows = await self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM room_events WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
+            (room, after, limit + 1))
+        events = [event(r) for r in rows]
+        merged: list[Message | RoomEvent] = sorted([*messages, *events[:limit]], key=lambda x: x.id)
+        more = more_messages or len(events) > limit or len(merged) > limit
+        if len(merged) > limit:
+            merged = merged[:limit]
+        return merged, more
 
     async def by_client_ids(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Message]:
         # On the write connection: it runs right after that connection's own insert,
@@ -44,7 +125,7 @@ class MessagesMixin(SQLiteBase):
         found: dict[tuple[str, str], Message] = {}
         for room, client_id in keys:
             rows = await self._write(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND client_id = ?",
+                f"SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.room = ? AND m.client_id = ?",
                 (room, client_id))
             if rows:
                 found[(room, client_id)] = message(rows[0])
@@ -52,21 +133,22 @@ class MessagesMixin(SQLiteBase):
 
     async def recent(self, room: str, limit: int) -> list[Message]:
         rows = await self._read(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?",
+            f"SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.room = ? ORDER BY m.id DESC LIMIT ?",
             (room, limit))
         return [message(r) for r in reversed(rows)]
 
     async def before(self, room: str, before: int, limit: int) -> tuple[list[Message], bool]:
         """Up to ``limit`` messages with id < before, oldest first, and whether more precede them."""
         rows = await self._read(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            f"SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.room = ? AND m.id < ? "
+            "ORDER BY m.id DESC LIMIT ?",
             (room, before, limit + 1))
         return [message(r) for r in reversed(rows[:limit])], len(rows) > limit
 
     async def after(self, room: str, after: int, limit: int) -> tuple[list[Message], bool]:
         """Up to ``limit`` messages with id > after, oldest first, and whether more follow them."""
         rows = await self._read(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
+            f"SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.room = ? AND m.id > ? ORDER BY m.id LIMIT ?",
             (room, after, limit + 1))
         return [message(r) for r in rows[:limit]], len(rows) > limit
 
@@ -103,10 +185,11 @@ class MessagesMixin(SQLiteBase):
             "ON CONFLICT (name) DO UPDATE SET retention_days = excluded.retention_days",
             (room, utc_now_iso(), days))
 
-    async def delete_message(self, room: str, message_id: int) -> bool:
-        rows = await self._write("DELETE FROM messages WHERE id = ? AND room = ? RETURNING id",
-                                 (message_id, room))
-        return bool(rows)
+    async def delete_message(self, room: str, message_id: int, ts: str | None = None) -> RoomEvent | None:
+        """Delete one message, logged (so pages catching up remove it too); None if it is not there."""
+        return await self._log(room, "delete", message_id, ts or utc_now_iso(), None,
+                               "WHERE EXISTS (SELECT 1 FROM messages WHERE id = ? AND room = ?)",
+                               (message_id, room))
 
     async def delete_some(self, room: str, limit: int) -> int:
         rows = await self._write(
@@ -116,4 +199,5 @@ class MessagesMixin(SQLiteBase):
         return len(rows)
 
     async def delete_room_row(self, room: str) -> None:
+        await self._write("DELETE FROM room_events WHERE room = ?", (room,))
         await self._write("DELETE FROM rooms WHERE name = ?", (room,))

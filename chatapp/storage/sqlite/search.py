@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator
 from ...models import Message
 from ..base import Hit, StorageError, TooSlow
 from .connection import SQLiteBase
-from .messages import MESSAGE_COLUMNS, message
+from .messages import FROM_MESSAGES, MESSAGE_COLUMNS, message
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class SearchMixin(SQLiteBase):
             while True:
                 rows = await self._lane_read(
                     lane,
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?",
+                    f"SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.room = ? AND m.id > ? ORDER BY m.id LIMIT ?",
                     (room, after, EXPORT_PAGE), budget=EXPORT_BUDGET)
                 if rows:
                     yield [message(r) for r in rows]
