@@ -10,7 +10,7 @@
 // `gap` says that messages between the last one shown and the buffer (or the stream) are
 // not on the page: they are fetched from the history API instead.
 
-import { CAP, append, clearMessages, count, has, lastId, nearBottom, onScroll, removeMessage,
+import { CAP, append, clearMessages, count, element, has, lastId, nearBottom, onScroll, removeMessage,
   replaceAll, scrollToBottom } from "./room-timeline.js";
 import { showAlert } from "./room-notify.js";
 
@@ -120,9 +120,28 @@ export function markGap() {
   updateBar();
 }
 
-export function remove(id) {
+// Changes to messages come in the same stream, each at its place in the room's log
+// (event_id, from the sequence message ids come from): a reconnect resumes after them too.
+export function noteEvent(eventId) {
+  if (eventId > streamHead) streamHead = eventId;
+}
+
+// An edit or new reactions (docs/protocol.md): on the page, and in frames not shown yet.
+// fields: what the change sets in a chat frame; update(li): what it does to a shown one.
+export function patch(frame, fields, update) {
+  noteEvent(frame.event_id || 0);
+  for (const m of queue) if (m.id === frame.id) Object.assign(m, fields);
+  for (const m of buffer) if (m.id === frame.id) Object.assign(m, fields);
+  const li = element(frame.id);
+  if (li) update(li);
+}
+
+export function remove(id, eventId = 0) {
+  noteEvent(eventId);
   removeMessage(id);
+  queue = queue.filter((m) => m.id !== id);
   buffer = buffer.filter((m) => m.id !== id);
+  for (const m of queue.concat(buffer)) if (m.reply && m.reply.id === id) m.reply = { id, deleted: true };
   updateBar();
 }
 

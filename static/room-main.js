@@ -7,6 +7,7 @@
 // strict CSP forbids. The files sit flat in static/ because the package ships only the
 // files at the top of static/ (setup.cfg: chatapp.static = *).
 
+import { messageDeleted, setupActions, takeReply } from "./room-actions.js";
 import { applyRoomState, roomCleared, roomDeleted } from "./room-moderation.js";
 import { focusComposer, giveBack, setupComposer } from "./room-composer.js";
 import { olderAvailable, setupHistory } from "./room-history.js";
@@ -16,6 +17,7 @@ import { setupName, userName } from "./room-name.js";
 import { notice, setupAlerts, showAlert } from "./room-notify.js";
 import { Outbox } from "./room-outbox.js";
 import { clearTyping, markPresenceStale, showPresence, showTyping } from "./room-presence.js";
+import { applyEdit, setReactions } from "./room-render.js";
 import { RoomSocket } from "./room-socket.js";
 
 const data = document.body.dataset;
@@ -59,12 +61,19 @@ function handle(frame) {
   switch (frame.type) {
     case "chat": received(frame); break;
     case "error": refused(frame); break;
-    case "delete": live.remove(frame.id); break;
+    case "edit":
+      live.patch(frame, { message: frame.message, html: frame.html, edited_at: frame.edited_at },
+        (li) => applyEdit(li, frame));
+      break;
+    case "reactions":
+      live.patch(frame, { reactions: frame.reactions }, (li) => setReactions(li, frame.reactions));
+      break;
+    case "delete": live.remove(frame.id, frame.event_id); messageDeleted(frame.id); break;
     case "reset": live.reset(frame); break;
     case "presence": showPresence(frame); break;
     case "typing": showTyping(frame.user); break;
     case "room": applyRoomState(frame); break;
-    case "clear": roomCleared(); break;
+    case "clear": live.noteEvent(frame.event_id || 0); roomCleared(); break;
     case "lagged": notice("Catching up…"); break;
     default: break;  // newer servers may send frames this page does not know
   }
@@ -80,8 +89,9 @@ setupHistory(data.historyPath, { newestDropped: live.markGap });
 live.setupLive(data.historyPath, { reading, olderAvailable });
 setupComposer({
   maxMessage,
-  send: (text) => { outbox.add(text, userName()); live.showLatest(); },
+  send: (text) => { outbox.add(text, userName(), takeReply()); live.showLatest(); },
   ping: () => socket.send({ type: "typing" }),
 });
+setupActions({ send: (frame) => socket.send(frame), focusComposer: () => focusComposer() });
 focusComposer({ onlyWithKeyboard: true });
 socket.start();

@@ -29,10 +29,11 @@ export class Outbox {
     return this.#items.length;
   }
 
-  // user: the name to send, or "" for the server's default.
-  add(message, user) {
+  // user: the name to send, or "" for the server's default; replyTo: the id of the
+  // message this one answers, or null.
+  add(message, user, replyTo = null) {
     const el = renderPending(message, user || "Anonymous");
-    const item = { clientId: newClientId(), message, user, el };
+    const item = { clientId: newClientId(), message, user, replyTo, el };
     this.#items.push(item);
     this.list.append(el);
     if (!this.#send(item)) notice("You are offline; the message will be sent when the connection is back.");
@@ -57,6 +58,7 @@ export class Outbox {
   #send(item) {
     const frame = { message: item.message, client_id: item.clientId };
     if (item.user) frame.user = item.user;
+    if (item.replyTo) frame.reply_to = item.replyTo;
     const sent = this.socket.send(frame);
     item.el.querySelector(".pending-state").textContent = stateLabel(sent);
     return sent;

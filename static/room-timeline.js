@@ -75,6 +75,10 @@ export function has(id) {
   return byId.has(id);
 }
 
+export function element(id) {
+  return byId.get(id) || null;
+}
+
 export function nearBottom() {
   return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < NEAR_BOTTOM_PX;
 }

@@ -323,6 +323,14 @@ def open_room(page: Page, base_url: str, room: str, user: str | None = None) -> 
     return page
 
 
+def sign_up(page: Page, base_url: str, name: str, password: str = "a long enough password") -> None:
+    page.goto(f"{base_url}/signup")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    expect(page.locator(".account-name")).to_have_text(name)
+
+
 def say(page: Page, text: str) -> None:
     """Type a message the way a person does and press Enter."""
     box = page.locator("#send [name=message]")

@@ -8,19 +8,11 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import DESKTOP, PHONE, Browsers, ChatServer, open_room, say, screenshot
+from .conftest import DESKTOP, PHONE, Browsers, ChatServer, open_room, say, screenshot, sign_up
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "a long enough password"
-
-
-def sign_up(page: Page, base_url: str, name: str) -> None:
-    page.goto(f"{base_url}/signup")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator(".account-name")).to_have_text(name)
 
 
 def test_a_member_signs_up_and_chats_and_a_guest_cannot_take_their_name(
