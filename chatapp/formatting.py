@@ -15,15 +15,18 @@ directly, to exactly the bytes the full path would give (a test holds the two to
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable
 
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
+from markdown_it.rules_inline import StateInline
+from markdown_it.rules_inline.linkify import SCHEME_RE
 
-# What a rendered message may contain. ``ol start`` keeps "3. third" numbered 3.
+# What a rendered message may contain. ``ol start`` keeps "3. third" numbered 3; the
+# empty "*" entry replaces nh3's default attributes for every tag (lang, title).
 TAGS = frozenset({"p", "br", "strong", "em", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a"})
-ATTRIBUTES = {"a": {"href"}, "ol": {"start"}}
+ATTRIBUTES: dict[str, set[str]] = {"*": set(), "a": {"href"}, "ol": {"start"}}
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "noopener noreferrer nofollow ugc"
 LINK_TARGET = "_blank"
@@ -33,20 +36,29 @@ LINK_TARGET = "_blank"
 # (README.md, setup.py, main.rs, run.sh); with a scheme, any domain links.
 FUZZY_TLDS = ["com", "org", "net", "edu", "gov", "io", "dev", "info"]
 
-# Deeper quotes and lists than this render their innermost levels as text. markdown-it's
-# own default (20) is already safe; chat needs far less, and less is cheaper to render.
-MAX_NESTING = 10
+# markdown-it has one bound for nested blocks and nested inline markup, but they differ.
+# Past the bound, a block's content is dropped, while inline markup merely stays text; and
+# the inline bound multiplies the work on "[[[[...": each "[" looks ahead through that
+# many levels of would-be links (4,000 of them: 39 ms at 20, 24 ms at 8). So blocks keep
+# markdown-it's default (about 19 quotes or 9 lists deep) and inline markup gets less:
+# a link in bold in italics in strikethrough is 4.
+BLOCK_NESTING = 20
+INLINE_NESTING = 8
+# A scheme ("https") is a short word right before "://"; see _linkify_scheme.
+SCHEME_LOOKBACK = 32
 
-# Bodies up to this long are memoised; longer ones are rare and would let a sender fill
-# the cache with large strings (4,096 entries of 4,000 characters and their HTML).
-CACHE_ENTRIES = 4096
-CACHE_MAX_CHARS = 1000
+# Rendering is memoised: a room page renders its recent history on every load. HTML can be
+# 18 times the body ("x.io" over and over), so long bodies get a small cache of their own
+# and the most a flood of distinct messages can make them hold is ~45 MB, not ~300 MB.
+SHORT_BODY = 500  # characters; most chat messages are far shorter
+SHORT_ENTRIES = 4096
+LONG_ENTRIES = 64
 
 
 class _ChatMarkdown(MarkdownIt):
     """markdown-it with links limited to :data:`URL_SCHEMES` (its default only bans a few)."""
 
-    def validateLink(self, url: str) -> bool:  # noqa: N802  (markdown-it's name)
+    def validateLink(self, url: str) -> bool:  # markdown-it calls it by this name
         scheme, colon, _ = url.partition(":")
         return bool(colon) and scheme.lower() in URL_SCHEMES
 
@@ -59,15 +71,62 @@ def _strikethrough_is_del(state: StateCore) -> None:
                 token.tag = "del"
 
 
+def _nesting(levels: int) -> Callable[[StateCore], None]:
+    def set_nesting(state: StateCore) -> None:
+        state.md.options.maxNesting = levels
+    return set_nesting
+
+
+def _linkify_scheme(state: StateInline, silent: bool) -> bool:
+    """markdown-it's inline ``linkify`` rule, looking back only :data:`SCHEME_LOOKBACK`
+    characters for the scheme before "://".
+
+    Its own rule searches all the text pending since the last token for the scheme, on
+    every "://": "<http://" 500 times over took 45 ms, quadratic. A longer run of
+    scheme characters is no scheme linkify-it knows, so the answer is the same.
+    """
+    pos = state.pos
+    if state.linkLevel > 0 or not state.src.startswith("://", pos, state.posMax) or state.md.linkify is None:
+        return False
+    pending = state.pending
+    tail = pending[-SCHEME_LOOKBACK:]
+    found = SCHEME_RE.search(tail)
+    if found is None or (found.start(1) == 0 and len(tail) < len(pending)):
+        return False  # none, or a run of scheme characters longer than any scheme
+    proto = found.group(1)
+    link = state.md.linkify.match_at_start(state.src[pos - len(proto):])
+    if not link:
+        return False
+    url: str = link.url.rstrip("*")  # a trailing "*" closes emphasis (as markdown-it does)
+    full_url = state.md.normalizeLink(url)
+    if not state.md.validateLink(full_url):
+        return False
+    if not silent:
+        state.pending = pending[:-len(proto)]
+        token = state.push("link_open", "a", 1)
+        token.attrs = {"href": full_url}
+        token.markup, token.info = "linkify", "auto"
+        token = state.push("text", "", 0)
+        token.content = state.md.normalizeLinkText(url)
+        token = state.push("link_close", "a", -1)
+        token.markup, token.info = "linkify", "auto"
+    state.pos += len(url) - len(proto)
+    return True
+
+
 def _parser() -> MarkdownIt:
     md = _ChatMarkdown("commonmark", {"html": False, "breaks": True, "linkify": True,
                                       "typographer": False, "xhtmlOut": False,
-                                      "maxNesting": MAX_NESTING})
+                                      "maxNesting": BLOCK_NESTING})
     md.enable(["strikethrough", "linkify"])
     # Chat people type "#general", "---" and "[1]: see above" as text. Images would
-    # fetch from any host the sender names; raw HTML is off twice over.
-    md.disable(["heading", "lheading", "hr", "image", "reference", "html_block", "html_inline"])
+    # fetch from any host the sender names; raw HTML is off twice over. Entities stay as
+    # typed: "&amp;" in a message shows "&amp;", as it did before formatting existed.
+    md.disable(["heading", "lheading", "hr", "image", "reference", "html_block", "html_inline", "entity"])
+    md.core.ruler.before("block", "block_nesting", _nesting(BLOCK_NESTING))
+    md.core.ruler.before("inline", "inline_nesting", _nesting(INLINE_NESTING))
     md.core.ruler.push("strikethrough_is_del", _strikethrough_is_del)
+    md.inline.ruler.at("linkify", _linkify_scheme)
     assert md.linkify is not None  # the [linkify] extra is a dependency
     md.linkify.set({"fuzzy_link": True, "fuzzy_email": True, "fuzzy_ip": False})
     md.linkify.tlds(FUZZY_TLDS)
@@ -85,16 +144,14 @@ def _href_filter(tag: str, attribute: str, value: str) -> str | None:
     return value
 
 
-def _sanitise(html: str) -> str:
-    return nh3.clean(html, tags=set(TAGS), attributes=ATTRIBUTES, attribute_filter=_href_filter,
-                     url_schemes=set(URL_SCHEMES), link_rel=LINK_REL,
-                     set_tag_attribute_values={"a": {"target": LINK_TARGET}},
-                     strip_comments=True)
+_SANITISER = nh3.Cleaner(tags=set(TAGS), attributes=ATTRIBUTES, attribute_filter=_href_filter,
+                         url_schemes=set(URL_SCHEMES), link_rel=LINK_REL,
+                         set_tag_attribute_values={"a": {"target": LINK_TARGET}}, strip_comments=True)
 
 
 def render_markdown(body: str) -> str:
     """The full path: parse, render, sanitise. :func:`render` is the one to call."""
-    return _sanitise(_MD.render(body)).rstrip("\n")
+    return _SANITISER.clean(_MD.render(body)).rstrip("\n")
 
 
 # Characters that can start Markdown syntax anywhere in a line, need escaping, or begin a
@@ -139,24 +196,23 @@ def _valid_text(body: str) -> str:
     return body
 
 
-@functools.lru_cache(maxsize=CACHE_ENTRIES)
-def _render_cached(body: str) -> str:
-    return _render(body)
-
-
 def _render(body: str) -> str:
     body = _valid_text(body)
     return _plain(body) if is_plain(body) else render_markdown(body)
 
 
+_render_short = functools.lru_cache(maxsize=SHORT_ENTRIES)(_render)
+_render_long = functools.lru_cache(maxsize=LONG_ENTRIES)(_render)
+
+
 def render(body: str) -> str:
     """A message body as safe HTML: the allowed tags only, links http(s)/mailto only,
     each with ``rel="noopener noreferrer nofollow ugc"`` and ``target="_blank"``."""
-    if len(body) <= CACHE_MAX_CHARS:
-        return _render_cached(body)
-    return _render(body)
+    return _render_short(body) if len(body) <= SHORT_BODY else _render_long(body)
 
 
-def allowed(tags: Iterable[str]) -> bool:
-    """Whether every tag name in ``tags`` is one a rendered message may contain."""
-    return TAGS.issuperset(tags)
+def clear_cache() -> None:
+    """Forget every rendering (for measuring the renderer itself)."""
+    _render_short.cache_clear()
+    _render_long.cache_clear()
+

@@ -6,8 +6,9 @@ as query syntax. Searches are the most expensive thing a visitor can ask for, so
 bounded three ways: per client address (a token bucket), in how many run at once (the
 storage's slow lane: past it, 503 with Retry-After) and in time (a budget per query).
 
-Highlighting happens here too, on the original text: the page gets pieces marked as
-match or not, and the template escapes each one, so a message can never inject markup.
+A result shows the message as the room does, through the one renderer
+(:mod:`chatapp.formatting`), with the query's matches marked in its text by
+:mod:`chatapp.highlight`; the JSON API gives that HTML unmarked, beside the stored text.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from . import protocol, textnorm
 from .accounts import current_member
+from .formatting import render
+from .highlight import mark_matches
 from .keys import SETTINGS, STORE
 from .models import dumps
 from .netutil import client_addr
@@ -37,8 +41,6 @@ MAX_LIMIT = 200
 # Longer than any message can be (4,000), with room for the folding to add a little.
 MAX_QUERY = 1000
 RETRY_AFTER = 2  # seconds to wait when refused
-# Characters of context shown either side of the first match on the page.
-CONTEXT = 80
 
 # Messages can never contain these (see protocol), so a query with them finds nothing.
 _NEVER_IN_MESSAGES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -117,48 +119,6 @@ def _unavailable(exc: SearchUnavailable) -> web.HTTPException:
     return kind(text=str(exc), headers={"Retry-After": str(RETRY_AFTER)})
 
 
-def highlight(text: str, query: str, context: int = CONTEXT) -> list[tuple[str, bool]]:
-    """Pieces of ``text`` around the matches of ``query``, each with whether it is a match.
-
-    Matching is on folded, lower-cased text, as the index matches; the pieces are cut
-    from the original so accents and case show as written. Long messages are cut to
-    ``context`` characters either side of the first match, with an ellipsis.
-    """
-    folded, origin = textnorm.fold_with_offsets(text)
-    needle = textnorm.key(query)
-    spans: list[tuple[int, int]] = []
-    if needle:
-        at = folded.find(needle)
-        while at != -1:
-            start, end = origin[at], origin[at + len(needle) - 1] + 1
-            while end < len(text) and textnorm.FOLD.get(text[end]) == "":
-                end += 1  # a combining accent belongs to the letter before it
-            if spans and start < spans[-1][1]:
-                spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
-            else:
-                spans.append((start, end))
-            at = folded.find(needle, at + len(needle))
-    lo, hi = 0, len(text)
-    if len(text) > 2 * context + len(query):
-        first = spans[0] if spans else (0, 0)
-        lo, hi = max(0, first[0] - context), min(len(text), first[1] + context)
-    pieces: list[tuple[str, bool]] = [("…", False)] if lo > 0 else []
-    pos = lo
-    for start, end in spans:
-        if end <= lo or start >= hi:
-            continue
-        start, end = max(start, lo), min(end, hi)
-        if start > pos:
-            pieces.append((text[pos:start], False))
-        pieces.append((text[start:end], True))
-        pos = end
-    if pos < hi:
-        pieces.append((text[pos:hi], False))
-    if hi < len(text):
-        pieces.append(("…", False))
-    return pieces
-
-
 async def api_search(request: web.Request) -> web.Response:
     """``GET /api/search?q=&room=&user=&limit=`` → ``{"results": [...]}``, newest first."""
     try:
@@ -185,7 +145,9 @@ async def search_page(request: web.Request) -> web.Response:
         try:
             query = parse_query(q, room, user, int_param(request, "limit"))
             hits = [] if query is None else await run(request, query)
-            context["results"] = [(h, highlight(h.message, q.strip())) for h in hits]
+            # The renderer's output, marked by a highlighter that escapes all it writes.
+            context["results"] = [(h, Markup(mark_matches(render(h.message), q.strip())))
+                                  for h in hits]
         except BadQuery as exc:
             context["error"] = str(exc)
             status = 400

@@ -98,8 +98,12 @@ class Hit(NamedTuple):
     ts: str
 
     def as_json(self) -> dict[str, object]:
+        # How the message looks (as the room shows it) is display, not storage: imported
+        # here so the storage layer's own imports stay free of it.
+        from ..formatting import render
+
         return {"id": self.id, "room": self.room, "user": self.user,
-                "message": self.message, "ts": self.ts}
+                "message": self.message, "html": render(self.message), "ts": self.ts}
 
 
 class SessionRecord(NamedTuple):
