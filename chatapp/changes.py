@@ -21,6 +21,7 @@ from collections.abc import Callable
 import orjson
 from aiohttp import web
 
+from .formatting import render
 from .hub import Client
 from .keys import HUB, STORE, WRITER
 from .models import utc_now_iso
@@ -54,6 +55,7 @@ async def apply(app: web.Application, client: Client, change: ChangeIn, epoch: i
         raise ProtocolError("members_only")
     writer, storage, hub = app[WRITER], app[STORE], app[HUB]
     room = client.room
+    html = render(change.message) if isinstance(change, EditIn) else ""  # in the sender's task
 
     async def operation() -> None:
         refusal = writer.rooms.refusal(room, epoch)
@@ -70,13 +72,14 @@ async def apply(app: web.Application, client: Client, change: ChangeIn, epoch: i
                 raise ProtocolError("forbidden")
             if message.body == change.message:
                 return
-            event = await storage.edit_message(room, change.id, change.message, ts)
+            event = await storage.edit_message(room, change.id, change.message, ts, html)
         elif isinstance(change, DeleteIn):
             if message.member_id != member_id and not await _is_admin(app, member_id):
                 raise ProtocolError("forbidden")
             event = await storage.delete_message(room, change.id, ts)
         else:
-            event = await storage.set_reactions(room, change.id, toggle(message.reactions, change.emoji, client.user), ts)
+            reactions = toggle(message.reactions, change.emoji, client.user)
+            event = await storage.set_reactions(room, change.id, reactions, ts)
         if event is not None:
             hub.publish_event(event)
 

@@ -31,6 +31,7 @@ class Message(NamedTuple):
     reactions: str | None = None  # JSON {"emoji": [names]}, as stored
     attachment: str | None = None  # JSON description of the attached file, as stored
     bot_id: int | None = None  # sent by this bot
+    rendered: str | None = None  # the HTML stored with it; None: render on reading
     reply_user: str | None = None  # the replied-to message's sender, None once it is deleted
     reply_excerpt: str | None = None  # and the start of its text
 
@@ -40,7 +41,7 @@ class Message(NamedTuple):
 
     @property
     def html(self) -> str:
-        return render(self.body)
+        return self.rendered if self.rendered is not None else render(self.body)
 
     def frame(self) -> dict[str, Any]:
         frame: dict[str, Any] = {
@@ -51,7 +52,7 @@ class Message(NamedTuple):
             "message": self.body,
             "ts": self.ts,
             "client_id": self.client_id,
-            "html": render(self.body),
+            "html": self.html,
         }
         # Optional fields appear only when they say something, so a plain guest message's
         # frame (and every export made before them) stays what it was, plus "html".

@@ -25,7 +25,6 @@ from markupsafe import Markup
 
 from . import protocol, textnorm
 from .accounts import current_member
-from .formatting import render
 from .highlight import mark_matches
 from .keys import SETTINGS, STORE
 from .models import dumps
@@ -146,7 +145,7 @@ async def search_page(request: web.Request) -> web.Response:
             query = parse_query(q, room, user, int_param(request, "limit"))
             hits = [] if query is None else await run(request, query)
             # The renderer's output, marked by a highlighter that escapes all it writes.
-            context["results"] = [(h, Markup(mark_matches(render(h.message), q.strip())))
+            context["results"] = [(h, Markup(mark_matches(h.html, q.strip())))
                                   for h in hits]
         except BadQuery as exc:
             context["error"] = str(exc)

@@ -66,6 +66,7 @@ class NewRow(NamedTuple):
     reply_to: int | None = None  # answers this message of the same room
     attachment: str | None = None  # JSON description of a file already stored (chatapp/files.py)
     bot_id: int | None = None  # sent by this bot
+    html: str | None = None  # the body rendered (chatapp/formatting.py); None: rendered on reading
 
 
 class RoomStats(NamedTuple):
@@ -96,14 +97,19 @@ class Hit(NamedTuple):
     user: str
     message: str
     ts: str
+    rendered: str | None = None  # the HTML stored with the message
 
-    def as_json(self) -> dict[str, object]:
+    @property
+    def html(self) -> str:
         # How the message looks (as the room shows it) is display, not storage: imported
         # here so the storage layer's own imports stay free of it.
         from ..formatting import render
 
+        return self.rendered if self.rendered is not None else render(self.message)
+
+    def as_json(self) -> dict[str, object]:
         return {"id": self.id, "room": self.room, "user": self.user,
-                "message": self.message, "html": render(self.message), "ts": self.ts}
+                "message": self.message, "html": self.html, "ts": self.ts}
 
 
 class SessionRecord(NamedTuple):
@@ -194,7 +200,7 @@ class Storage(Protocol):
         ...
 
     # ---- the room's log of changes: each returns the logged event, None if the message is gone
-    async def edit_message(self, room: str, message_id: int, body: str, ts: str) -> RoomEvent | None: ...
+    async def edit_message(self, room: str, message_id: int, body: str, ts: str, html: str) -> RoomEvent | None: ...
     async def set_reactions(self, room: str, message_id: int, reactions: str | None, ts: str) -> RoomEvent | None:
         """Store a message's whole reactions (JSON {"emoji": [names]}, None for none)."""
         ...

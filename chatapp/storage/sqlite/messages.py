@@ -15,10 +15,13 @@ from .connection import Row, SQLiteBase
 
 # A message with what its reply quotes: the original's sender and the start of its text,
 # if it is still there and in the same room (a reply can never quote another room).
-MESSAGE_COLUMNS = ("m.id, m.room, m.user, m.body, m.ts, m.client_id, m.member_id, m.edited_at, "
-                   "m.reply_to, m.reactions, m.attachment, m.bot_id, r.user, substr(r.body, 1, 200)")
+_MESSAGE_FIELDS = ("m.id", "m.room", "m.user", "m.body", "m.ts", "m.client_id", "m.member_id",
+                   "m.edited_at", "m.reply_to", "m.reactions", "m.attachment", "m.bot_id", "m.html",
+                   "r.user", "substr(r.body, 1, 200)")
+MESSAGE_COLUMNS = ", ".join(_MESSAGE_FIELDS)
+MESSAGE_WIDTH = len(_MESSAGE_FIELDS)  # where a row's own further columns start
 FROM_MESSAGES = "messages AS m LEFT JOIN messages AS r ON r.id = m.reply_to AND r.room = m.room"
-_INSERTED = "id, room, user, body, ts, client_id, member_id, edited_at, reply_to, reactions, attachment, bot_id"
+_INSERTED = "id, room, user, body, ts, client_id, member_id, edited_at, reply_to, reactions, attachment, bot_id, html"
 _EVENT_COLUMNS = "id, room, kind, message_id, ts, data"
 _ROOM_COLUMNS = "name, message_count, last_message_at, locked"
 NEWEST = 2**62  # "before" this id means "the newest"
@@ -40,9 +43,9 @@ class MessagesMixin(SQLiteBase):
     async def insert_messages(self, rows: Sequence[NewRow]) -> list[Message]:
         # One statement is atomic in autocommit mode: one transaction and one fsync for
         # the whole batch. RETURNING gives the rows inserted, in VALUES order by id.
-        values = ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(rows))
+        values = ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * len(rows))
         inserted = await self._write(
-            "INSERT INTO messages (room, user, body, ts, client_id, member_id, reply_to, attachment, bot_id) "
+            "INSERT INTO messages (room, user, body, ts, client_id, member_id, reply_to, attachment, bot_id, html) "
             f"VALUES {values} ON CONFLICT DO NOTHING RETURNING {_INSERTED}",
             [value for row in rows for value in row],
         )
@@ -88,10 +91,13 @@ class MessagesMixin(SQLiteBase):
             (room, kind, message_id, ts, data, *params))
         return event(rows[0]) if rows else None
 
-    async def edit_message(self, room: str, message_id: int, body: str, ts: str) -> RoomEvent | None:
-        return await self._log(room, "edit", message_id, ts, body,
-                               "WHERE EXISTS (SELECT 1 FROM messages WHERE id = ? AND room = ?)",
-                               (message_id, room))
+    async def edit_message(self, room: str, message_id: int, body: str, ts: str, html: str) -> RoomEvent | None:
+        logged = await self._log(room, "edit", message_id, ts, body,
+                                 "WHERE EXISTS (SELECT 1 FROM messages WHERE id = ? AND room = ?)",
+                                 (message_id, room))
+        if logged is not None:  # the edit emptied html (migrations/0015); until this, it renders on reading
+            await self._write("UPDATE messages SET html = ? WHERE id = ? AND body = ?", (html, message_id, body))
+        return logged
 
     async def set_reactions(self, room: str, message_id: int, reactions: str | None, ts: str) -> RoomEvent | None:
         return await self._log(room, "reactions", message_id, ts, reactions,
