@@ -6,6 +6,11 @@ days are deleted, :data:`CHUNK` rows per statement, on the write connection. The
 triggers keep the room's count and the search index in step, so history and search
 follow without anything else to do. People with the room open keep what is already on
 their screen until they reload.
+
+A message's attached file goes with it (a trigger, migrations/0011). Each pass also
+removes files that no message ever claimed and that are older than :data:`UNLINKED_AGE`:
+an upload whose message was never stored, because the server stopped between the two
+writes (a refused message's file is deleted by the upload itself).
 """
 
 from __future__ import annotations
@@ -25,10 +30,13 @@ log = logging.getLogger(__name__)
 
 INTERVAL = 300.0  # seconds between passes: retention is by days, minutes late is fine
 CHUNK = 1000  # rows per DELETE: each one holds the write connection only briefly
+# An upload links its file within moments of storing it; an hour is far past any of them.
+UNLINKED_AGE = dt.timedelta(hours=1)
 
 
 async def run_once(store: Storage, now: dt.datetime | None = None) -> int:
-    """One pass over every room with a retention period; returns how many messages went."""
+    """One pass over every room with a retention period, then over unclaimed files;
+    returns how many messages went."""
     now = now or dt.datetime.now(dt.UTC)
     deleted = 0
     for name, days in await store.retention_rooms():
@@ -41,6 +49,9 @@ async def run_once(store: Storage, now: dt.datetime | None = None) -> int:
         log.debug("retention: room %s keeps messages since %s", name, cutoff)
     if deleted:
         log.info("retention deleted %d old messages", deleted)
+    unlinked = await store.delete_unlinked_files(iso_utc(now - UNLINKED_AGE))
+    if unlinked:
+        log.info("retention deleted %d files no message claimed", unlinked)
     return deleted
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 from yarl import URL
 
-from . import api, archive, search, views, ws
+from . import api, archive, files, search, views, ws
 from .resources import resource_dir
 
 
@@ -51,4 +51,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/search", search.search_page, name="search")
     app.router.add_get("/api/search", search.api_search, name="api_search")
     app.router.add_get("/healthz", api.healthz, name="healthz")
+    app.router.add_post("/api/rooms/{room}/files", files.upload, name="upload")
+    app.router.add_get("/files/{id}/thumb", files.thumbnail, name="file_thumb")  # before {name}
+    app.router.add_get("/files/{id}/{name}", files.download, name="file")
+    files.setup_uploads(app)  # the upload limits' state
     app.router.add_static("/static/", resource_dir("static"), name="static", append_version=True)

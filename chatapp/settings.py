@@ -170,6 +170,12 @@ class Settings:
         "never fills the disk. 0 turns the check off.",
         _whole(0),
     )
+    max_upload_mb: int = setting(
+        10,
+        "Largest file a member may attach to a message, in MiB; a larger upload is cut off as it "
+        "streams in (413, error file_too_large). 0 turns uploads off.",
+        _whole(0, 512),
+    )
     history_size: int = setting(50, "Messages rendered on a room page before JavaScript runs.", _whole(0))
     heartbeat: float = setting(
         30.0,

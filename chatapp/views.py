@@ -6,6 +6,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from . import protocol
+from .files import upload_context
 from .keys import HUB, SETTINGS, STORE, WRITER
 from .models import Message
 from .params import int_param, room_or_404
@@ -65,6 +66,7 @@ async def room_page(request: web.Request) -> dict[str, object]:
         messages = messages[-size:] if has_older else messages
     return {
         "room": room,
+        **await upload_context(request),  # the composer's upload button: limit and token
         "messages": messages,
         "highlight": highlight,
         "has_older": has_older,

@@ -19,6 +19,7 @@ import { Outbox } from "./room-outbox.js";
 import { clearTyping, markPresenceStale, showPresence, showTyping } from "./room-presence.js";
 import { applyEdit, setReactions } from "./room-render.js";
 import { RoomSocket } from "./room-socket.js";
+import { setupUpload } from "./room-upload.js";
 
 const data = document.body.dataset;
 const maxMessage = parseInt(data.maxMessage, 10) || 4000;
@@ -93,5 +94,6 @@ setupComposer({
   ping: () => socket.send({ type: "typing" }),
 });
 setupActions({ send: (frame) => socket.send(frame), focusComposer: () => focusComposer() });
+setupUpload({ sent: () => live.showLatest(), replyTo: takeReply });
 focusComposer({ onlyWithKeyboard: true });
 socket.start();

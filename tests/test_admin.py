@@ -80,7 +80,8 @@ async def test_deleting_a_message_removes_it_from_the_history_and_tells_the_room
     resp = await post(client, action, token)
     assert resp.status == 303
     assert resp.headers["Location"] == "/admin/rooms/lobby"
-    assert await recv_type(ws, "delete") == {"type": "delete", "id": gone["id"], "room": "lobby", "event_id": gone["id"] + 1}
+    deleted = {"type": "delete", "id": gone["id"], "room": "lobby", "event_id": gone["id"] + 1}
+    assert await recv_type(ws, "delete") == deleted
     assert [m["id"] for m in await history(client, "lobby")] == [keep["id"]]
     assert "delete me" not in await (await client.get("/admin/rooms/lobby")).text()
 

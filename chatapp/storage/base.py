@@ -166,6 +166,18 @@ class BackupReport(NamedTuple):
                 "integrity ok")
 
 
+class FileInfo(NamedTuple):
+    """A stored file linked to its message (chatapp.files), without its bytes."""
+
+    id: int
+    room: str
+    message_id: int
+    name: str
+    mime: str  # sniffed from its bytes
+    size: int
+    thumb_mime: str | None  # None: not an image, no thumbnail
+
+
 class Storage(Protocol):
     """What the app needs from a database. Every method is safe to call concurrently."""
 
@@ -365,6 +377,26 @@ class Storage(Protocol):
         ...
     async def member_by_key(self, name_key: str) -> Member | None:
         """The member with that folded name (chatapp.accounts.names.fold)."""
+        ...
+
+    # ---- files (see chatapp.files; SQLite: sqlite/files.py) ----
+    # A file is stored unlinked; the message whose attachment names it links it as it is
+    # inserted, and deleting the message deletes the file.
+    async def store_file(self, room: str, member_id: int | None, name: str, mime: str, data: bytes,
+                         thumb: bytes | None, thumb_mime: str | None, now: str) -> int:
+        """Store a file not yet linked to a message; its id."""
+        ...
+    async def file_info(self, file_id: int) -> FileInfo | None:
+        """A linked file's description and room (None if unlinked or gone); no bytes read."""
+        ...
+    async def file_data(self, file_id: int, thumb: bool = False) -> bytes | None:
+        """A linked file's bytes, or its thumbnail's (None when it has none)."""
+        ...
+    async def delete_unlinked_file(self, file_id: int) -> bool:
+        """Delete a file its message never claimed (the message was refused)."""
+        ...
+    async def delete_unlinked_files(self, before: str) -> int:
+        """Delete files created before ``before`` that no message claimed; how many."""
         ...
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from .conftest import DESKTOP, PHONE, Browsers, ChatServer, open_room, say, screenshot, sign_up
 
