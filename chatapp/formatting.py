@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from html.parser import HTMLParser
 
 import nh3
 from markdown_it import MarkdownIt
@@ -216,3 +217,28 @@ def clear_cache() -> None:
     _render_short.cache_clear()
     _render_long.cache_clear()
 
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("br", "p", "li", "blockquote", "pre"):
+            self.parts.append(" ")
+
+
+@functools.lru_cache(maxsize=1024)
+def plain_text(body: str) -> str:
+    """A message as one line of the text it shows, without its Markdown (a reply's quote
+    of it, a notification): what the renderer makes of it, tags taken away."""
+    if is_plain(body):
+        return body
+    reader = _Text()
+    reader.feed(render(body))
+    reader.close()
+    return " ".join("".join(reader.parts).split())

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from .formatting import render
+from .formatting import plain_text, render
 
 EXCERPT = 120  # characters of the original a reply quotes
 
@@ -90,8 +90,8 @@ class Message(NamedTuple):
 
 
 def excerpt(body: str) -> str:
-    """The start of a message as one line, for a reply's quote."""
-    text = " ".join(body.split())
+    """The start of a message as one line of plain text (no Markdown), for a reply's quote."""
+    text = plain_text(body)
     return text if len(text) <= EXCERPT else text[:EXCERPT - 1].rstrip() + "…"
 
 

@@ -128,5 +128,29 @@ def test_screenshot_of_a_room_with_formatting_a_reply_and_reactions(
         expect(message(bob, "All 600").locator(f".reaction[data-emoji='{emoji}']")).to_have_count(1)
     expect(message(alice, "All 600").locator(".reaction")).to_have_count(2)
     expect(message(alice, "shipping it").locator(".reply-quote")).to_have_count(1)
+    alice.locator(".upload-input").set_input_files(
+        files=[{"name": "release-graph.png", "mimeType": "image/png", "buffer": _chart_png()}])
+    thumb = message(bob, "release-graph.png").locator(".attachment-image img")
+    expect(thumb).to_be_visible()
+    expect(message(bob, "release-graph.png").locator(".text")).to_be_hidden()  # the name is the caption
+    alice.locator(".upload-input").set_input_files(
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"release notes\n" * 200}])
+    expect(message(alice, "notes.txt").locator(".attachment-file .attachment-size")).to_have_text("2.8 kB")
+    assert bob.evaluate("img => img.complete && img.naturalWidth > 0", thumb.element_handle())
     alice.mouse.move(0, 0)
     screenshot(alice, f"messages-{size}")
+
+
+def _chart_png() -> bytes:
+    """A small bar chart, as someone would share a screenshot."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (640, 360), "#f8fafc")
+    draw = ImageDraw.Draw(image)
+    for i, h in enumerate((120, 180, 90, 240, 300, 210)):
+        draw.rectangle((60 + i * 95, 330 - h, 120 + i * 95, 330), fill="#6366f1")
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
