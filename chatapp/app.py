@@ -16,6 +16,7 @@ from aiohttp import web
 from . import descriptors
 from .accounts import setup_accounts, viewer
 from .admin import setup_admin
+from .bots import observed_publish, setup_bots
 from .hub import Hub
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
 from .middlewares import errors, known_host, security_headers
@@ -43,7 +44,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = storage
     ceiling = StorageCeiling(storage, settings.max_db_mb, settings.min_free_mb)
     room_limit = PerAddress(settings.room_rate / 60, settings.room_burst)
-    writer = BatchWriter(storage, app[HUB].publish, RoomState(await storage.locked_rooms()), ceiling,
+    writer = BatchWriter(storage, observed_publish(app), RoomState(await storage.locked_rooms()), ceiling,
                          room_limit)
     writer.start()
     app[WRITER] = writer
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_retention(app)
     setup_routes(app)
     setup_private_rooms(app)
+    setup_bots(app)
     env = aiohttp_jinja2.get_env(app)
     env.globals["asset"] = asset_urls(app)
     env.globals["viewer"] = viewer  # the member looking at the page, or None

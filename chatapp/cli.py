@@ -4,6 +4,7 @@ Logging is configured here and only here. Start-up failures (an unwritable datab
 database from a newer chatapp) end in one clear line and a non-zero exit. ``export``,
 ``import``, ``backup`` and ``users`` work on the database file directly, beside a running server,
 and never start one; they too fail with one line on stderr and a non-zero exit.
+``bots`` and ``post`` are :mod:`chatapp.bots.cli`'s (``post`` goes through the running server).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .accounts import users
 from .accounts.users import UsersError
 from .app import create_app
 from .archive import ExportError, backup, export_to, import_from
+from .bots import cli as bots_cli
 from .descriptors import raise_open_files_limit
 from .storage import StorageError
 
@@ -38,7 +40,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="chatapp", description="A small self-hosted chat server.")
+    # No abbreviations: the main parser would read a subcommand's --webhook as an abbreviated
+    # --webhook-allow-private (argparse matches prefixes across the whole command line).
+    parser = _Parser(prog="chatapp", description="A small self-hosted chat server.", allow_abbrev=False)
     settings_mod.add_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the server (the default)")
@@ -58,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     users_list = users_sub.add_parser("list", help="every member: name, role, status, joined, last seen")
     reset = users_sub.add_parser("reset", help="print a one-time password-reset link")
     reset.add_argument("name", metavar="NAME")
+    bots_cli.add_commands(sub)  # bots create|list|rotate|revoke, and post
     for p in (export, imp, bak, create, users_list, reset):
         # Also accepted after the subcommand; SUPPRESS keeps a --db given before it.
         p.add_argument("--db", dest="db", default=argparse.SUPPRESS,
@@ -177,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(settings)
     if args.command == "users":
         return users_command(args, settings)
+    if args.command in bots_cli.COMMANDS:
+        return bots_cli.run(args, settings)
     return operator_command(args, settings)
 
 

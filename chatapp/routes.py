@@ -10,6 +10,7 @@ from aiohttp import web
 from yarl import URL
 
 from . import api, archive, files, search, views, ws
+from .bots import api as bots_api
 from .resources import resource_dir
 
 
@@ -47,6 +48,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/rooms/{room}", views.room_page, name="room")
     app.router.add_get("/ws/{room}", ws.websocket, name="ws")
     app.router.add_get("/api/rooms/{room}/messages", api.history, name="history")
+    app.router.add_post("/api/rooms/{room}/messages", bots_api.post_message, name="bot_post")  # Bearer token
     app.router.add_get("/api/rooms/{room}/export", archive.export_room, name="export")
     app.router.add_get("/search", search.search_page, name="search")
     app.router.add_get("/api/search", search.api_search, name="api_search")

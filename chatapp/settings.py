@@ -271,6 +271,22 @@ class Settings:
         "admin made) or closed (only admins create accounts).",
         _lower_choice("open", "invite", "closed"),
     )
+    bot_rate: float = setting(
+        1.0,
+        "Messages per second one bot may post on average, through the API and as webhook replies "
+        "(past it: 429 with Retry-After); 0 turns the limit off.",
+        _at_least_zero("messages per second"),
+    )
+    bot_burst: int = setting(10, "Messages one bot may post at once before its rate applies.", _whole(1))
+    webhook_timeout: float = setting(
+        5.0,
+        "Seconds one webhook delivery may take, connecting and answering included, before it is retried; "
+        "0 means no limit.",
+        _seconds)
+    webhook_allow_private: bool = setting(
+        False,
+        "Let bot webhooks reach loopback, private, link-local and other non-public addresses "
+        "(refused by default, against server-side request forgery).")
 
     @property
     def db_path(self) -> Path:

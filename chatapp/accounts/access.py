@@ -19,7 +19,8 @@ from ..keys import SETTINGS
 from ..models import dumps
 from .members import current_member
 
-OPEN_ROUTES = frozenset({"login", "signup", "join", "reset", "logout", "healthz", "static"})
+# "bot_post" needs no member: a bot authenticates with its own token there (chatapp.bots.api).
+OPEN_ROUTES = frozenset({"login", "signup", "join", "reset", "logout", "healthz", "static", "bot_post"})
 OPEN_PREFIXES = ("/static/", "/admin/")
 
 

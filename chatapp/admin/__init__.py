@@ -14,12 +14,14 @@ middlewares and response hooks around a sub-application's.
   moderation; :mod:`.bulk`: deleting many rooms at once;
   :mod:`.members`: members, roles, join links and reset links;
   :mod:`.audit`: the audit log; :mod:`.pages`: what they share.
+- ``/admin/bots`` lives with the bots, in :mod:`chatapp.bots.admin`.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from ..bots import admin as bots_admin
 from ..keys import SETTINGS
 from . import audit, bulk, login, members, overview, room
 from .gate import ADMIN_APP, OPERATOR, is_operator, operator_gate, require_operator
@@ -51,6 +53,7 @@ def _routes(admin: web.Application) -> None:
     r.add_post("/rooms/{room}/delete", room.delete_room, name="admin_delete_room")
     r.add_post("/rooms/{room}/retention", room.retention, name="admin_retention")
     members.add_routes(admin)
+    bots_admin.add_routes(admin)  # /admin/bots: chatapp.bots.admin
 
 
 def setup_admin(app: web.Application) -> web.Application:

@@ -166,6 +166,26 @@ class BackupReport(NamedTuple):
                 "integrity ok")
 
 
+class Bot(NamedTuple):
+    """A bot (chatapp.bots): an account of its own kind that posts with a token through the
+    HTTP API. The token is never part of it, only checked (see :meth:`Storage.bot_auth`)."""
+
+    id: int
+    name: str
+    name_key: str
+    created_at: str
+    rotated_at: str | None
+    revoked_at: str | None  # None: its token works
+    limited: bool  # True: only ``rooms`` (none if empty); False: every public room
+    rooms: tuple[str, ...]
+    webhook_url: str | None
+    webhook_secret: str | None  # the HMAC key its webhook deliveries are signed with
+    failures: int  # webhook deliveries given up on, ever
+    last_error: str | None
+    last_error_at: str | None
+    last_delivery_at: str | None
+
+
 class FileInfo(NamedTuple):
     """A stored file linked to its message (chatapp.files), without its bytes."""
 
@@ -377,6 +397,34 @@ class Storage(Protocol):
         ...
     async def member_by_key(self, name_key: str) -> Member | None:
         """The member with that folded name (chatapp.accounts.names.fold)."""
+        ...
+
+    # ---- bots (see chatapp.bots; SQLite: sqlite/bots.py) ----
+    async def create_bot(self, name: str, name_key: str, token_hash: str, now: str, rooms: Sequence[str] | None,
+                         webhook_url: str | None, webhook_secret: str | None) -> Bot | None:
+        """The new bot (limited to ``rooms`` unless None), or None when ``name_key`` is a
+        bot's or a member's."""
+        ...
+    async def bot(self, bot_id: int) -> Bot | None: ...
+    async def bot_by_key(self, name_key: str) -> Bot | None: ...
+    async def bot_auth(self, bot_id: int) -> tuple[Bot, str] | None:
+        """The bot and its token's hash, for checking a token; one indexed read."""
+        ...
+    async def bots(self) -> list[Bot]:
+        """Every bot, revoked ones included, by name."""
+        ...
+    async def set_bot_token(self, bot_id: int, token_hash: str, now: str) -> bool:
+        """A new token (the old one stops working; a revoked bot works again)."""
+        ...
+    async def revoke_bot(self, bot_id: int, now: str) -> bool:
+        """Stop its token working; False if it was revoked already."""
+        ...
+    async def set_bot_rooms(self, bot_id: int, rooms: Sequence[str] | None) -> None:
+        """Limit the bot to ``rooms`` (None: every public room); never wider in between."""
+        ...
+    async def set_bot_webhook(self, bot_id: int, url: str | None, secret: str | None) -> None: ...
+    async def record_delivery(self, bot_id: int, now: str, error: str | None) -> None:
+        """A webhook delivery's outcome: taken (``error`` None) or given up on."""
         ...
 
     # ---- files (see chatapp.files; SQLite: sqlite/files.py) ----

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .admin import AdminMixin
 from .archive import ArchiveMixin
+from .bots import BotsMixin
 from .files import FilesMixin
 from .member_admin import MemberAdminMixin
 from .members import MembersMixin
@@ -15,7 +16,7 @@ from .sessions import SessionsMixin
 
 
 class SQLiteStorage(MessagesMixin, RoomsMixin, AdminMixin, SearchMixin, ArchiveMixin, SessionsMixin,
-                    MembersMixin, MemberAdminMixin, PrivateRoomsMixin, FilesMixin):
+                    MembersMixin, MemberAdminMixin, PrivateRoomsMixin, BotsMixin, FilesMixin):
     """:class:`chatapp.storage.Storage` on SQLite; open it with :meth:`open`."""
 
 
