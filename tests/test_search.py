@@ -311,3 +311,13 @@ async def test_one_address_searching_too_fast_is_told_to_wait(make_client: MakeC
     refused = await client.get("/api/search", params={"q": "abc"})
     assert refused.status == 429 and refused.headers["Retry-After"].isdigit()
     assert "too fast" in (await refused.json())["detail"]
+
+
+async def test_a_bots_message_is_marked_as_a_bots_in_search_as_in_the_room(client: TestClient[Any, Any]) -> None:
+    writer = client.app[WRITER]
+    await writer.submit("ops", "deploybot", "deploy finished", None, bot_id=1)
+    await writer.submit("ops", "alice", "deploy looks fine", None)
+    hits = (await (await client.get("/api/search", params={"q": "deploy"})).json())["results"]
+    assert {h["user"]: h.get("bot", False) for h in hits} == {"deploybot": True, "alice": False}
+    page = await (await client.get("/search", params={"q": "deploy"})).text()
+    assert page.count('<span class="bot-badge">bot</span>') == 1

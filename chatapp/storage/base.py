@@ -98,6 +98,7 @@ class Hit(NamedTuple):
     message: str
     ts: str
     rendered: str | None = None  # the HTML stored with the message
+    bot: bool = False  # posted by a bot (chatapp.bots)
 
     @property
     def html(self) -> str:
@@ -108,8 +109,11 @@ class Hit(NamedTuple):
         return self.rendered if self.rendered is not None else render(self.message)
 
     def as_json(self) -> dict[str, object]:
-        return {"id": self.id, "room": self.room, "user": self.user,
-                "message": self.message, "html": self.html, "ts": self.ts}
+        hit: dict[str, object] = {"id": self.id, "room": self.room, "user": self.user,
+                                  "message": self.message, "html": self.html, "ts": self.ts}
+        if self.bot:
+            hit["bot"] = True
+        return hit
 
 
 class SessionRecord(NamedTuple):

@@ -26,7 +26,7 @@ SHORT_QUERY_WINDOW = 200_000
 EXPORT_PAGE = 1000  # messages read per query: memory stays flat however long the history
 EXPORT_BUDGET = 30.0  # seconds one export page may take (a page is ~1,000 index lookups)
 
-_COLUMNS = "m.id, m.room, m.user, m.body, m.ts, m.html"
+_COLUMNS = "m.id, m.room, m.user, m.body, m.ts, m.html, m.bot_id IS NOT NULL"
 
 
 class QueryRefused(StorageError):
@@ -83,7 +83,7 @@ class SearchMixin(SQLiteBase):
                     raise
                 log.warning("search query rejected by FTS5: %s", exc)
                 raise QueryRefused("That search could not be run; try other words.") from None
-        return [Hit(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        return [Hit(int(r[0]), r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
 
     async def export(self, room: str) -> AsyncGenerator[list[Message], None]:
         async with self._slow_lane() as lane:
