@@ -20,12 +20,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from . import report, scenarios, servers
+from . import attention, report, scenarios, servers
 
 log = logging.getLogger("bench")
 
-SCENARIOS = ("fanout", "burst", "idle", "history")
+SCENARIOS = ("fanout", "burst", "idle", "history", "sidebar", "mentions")
+# Attention needs members and their pages: the reference relay has neither.
+CHATAPP_ONLY = frozenset({"sidebar", "mentions"})
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
+CLUSTER_OUT = DEFAULT_OUT.with_name("cluster.json")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="run chatapp from this source tree (a candidate change) instead")
     p.add_argument("--profile", type=Path, default=None, metavar="DIR",
                    help="attach py-spy to chatapp in each scenario; raw stacks go to DIR")
+    p.add_argument("--cluster", action="store_true",
+                   help="instead: chatapp on PostgreSQL, one node and two, beside SQLite (bench/cluster.py; "
+                        f"JSON in {CLUSTER_OUT} unless --out)")
+    p.add_argument("--cluster-rate", type=float, default=400.0, metavar="MSG/S",
+                   help="the cluster cost load's offered messages per second (default 400)")
     return p
 
 
@@ -69,6 +77,11 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, Job, int]]:
         elif name == "history":
             jobs.append(("history", lambda s: scenarios.history(
                 s, messages=stored, duration=1.0 if quick else 5.0, fill=s.name == "chatapp"), stored))
+        elif name == "sidebar":
+            jobs.append(("sidebar", lambda s: attention.sidebar(s, duration=1.0 if quick else 5.0), 0))
+        elif name == "mentions":
+            jobs.append(("mentions", lambda s: attention.mentions(
+                s, sizes=(100, 300) if quick else (200, 1000), messages=50 if quick else 200), 0))
     return jobs
 
 
@@ -111,6 +124,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for name, job, preload in _jobs(args):
             results[name] = {}
             for kind in kinds:
+                if name in CHATAPP_ONLY and kind != "chatapp":
+                    continue
                 log.info("%s: %s ...", name, kind)
                 t = time.perf_counter()
                 results[name][kind] = await _one(kind, name, job, preload, Path(tmp), prefix, args.profile,
@@ -131,9 +146,46 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def cluster_async(args: argparse.Namespace) -> dict[str, Any]:
+    from . import cluster  # needs the PostgreSQL, Redis and asyncpg a cluster runs on
+
+    servers.raise_fd_limit()
+    prefix, gen_cpus = servers.pinning()
+    if gen_cpus is not None:
+        os.sched_setaffinity(0, gen_cpus)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="chatapp-bench-cluster-") as tmp:
+        Path(tmp).chmod(0o755)  # PostgreSQL runs as the postgres user: it must reach its directory
+        results = await cluster.run_all(Path(tmp), prefix, rate=args.cluster_rate,
+                                        duration=args.duration or (3.0 if args.quick else 10.0))
+    return {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "quick": args.quick,
+            "machine": report.machine(), "pinned": {"servers": prefix[-1] if prefix else None},
+            "elapsed_s": round(time.perf_counter() - started, 1), "results": results}
+
+
+def cluster_main(args: argparse.Namespace) -> int:
+    from . import cluster
+
+    out = asyncio.run(cluster_async(args))
+    path = args.out if args.out != DEFAULT_OUT else CLUSTER_OUT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(cluster.table(out["results"]))
+    print()
+    print(cluster.projection(out["results"]))
+    problems = [(lay, load, p) for lay, r in out["results"].items() for load, v in r.items() for p in v["problems"]]
+    for lay, load, p in problems:
+        print(f"  PROBLEM {lay}/{load}: {p}")
+    print(f"\n  {out['machine']['cpu']}, {out['machine']['cores']} cores, every server process on core "
+          f"{out['pinned']['servers']}; took {out['elapsed_s']}s; JSON in {path}")
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    if args.cluster:
+        return cluster_main(args)
     out = asyncio.run(main_async(args))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")

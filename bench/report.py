@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import platform
+import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -29,6 +31,22 @@ ROWS: tuple[tuple[str, str, str, bool], ...] = (
     ("idle-*", "lost", "deliveries", True),
     ("history", "pages_per_s", "pages/s", False),
     ("history", "api_per_s", "requests/s", False),
+    ("sidebar", "member_pages_per_s", "pages/s", False),
+    ("sidebar", "one_room_member_pages_per_s", "pages/s", False),
+    ("sidebar", "guest_pages_per_s", "pages/s", False),
+    ("sidebar", "member_page_cpu_ms", "ms", True),
+    ("sidebar", "one_room_member_page_cpu_ms", "ms", True),
+    ("sidebar", "guest_page_cpu_ms", "ms", True),
+    ("sidebar", "join_p50_ms", "ms", True),
+    ("sidebar", "one_room_join_p50_ms", "ms", True),
+    ("sidebar", "upgrade_p50_ms", "ms", True),
+    ("sidebar", "join_cpu_ms", "ms", True),
+    ("sidebar", "one_room_join_cpu_ms", "ms", True),
+    ("sidebar", "upgrade_cpu_ms", "ms", True),
+    ("mentions", "room_*_plain_cpu_ms", "ms/msg", True),
+    ("mentions", "room_*_mentions_cpu_ms", "ms/msg", True),
+    ("mentions", "room_*_plain_broadcast_s", "s", True),
+    ("mentions", "room_*_mentions_broadcast_s", "s", True),
 )
 
 
@@ -42,18 +60,27 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _natural(name: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def table(results: dict[str, dict[str, Any]]) -> str:
-    lines = [f"{'scenario':<12} {'figure':<18} {'chatapp':>12} {'reference':>12} {'ratio':>7}  unit",
-             "-" * 72]
+    lines = [f"{'scenario':<12} {'figure':<30} {'chatapp':>12} {'reference':>12} {'ratio':>7}  unit",
+             "-" * 84]
     for scenario, by_server in results.items():
         for pattern, metric, unit, _ in ROWS:
             if pattern != scenario and not (pattern.endswith("*") and scenario.startswith(pattern[:-1])):
                 continue
-            ours = by_server.get("chatapp", {}).get("metrics", {}).get(metric)
-            ref = by_server.get("reference", {}).get("metrics", {}).get(metric)
-            numeric = isinstance(ours, int | float) and isinstance(ref, int | float)
-            ratio = f"{ours / ref:.2f}" if numeric and ref else "-"
-            lines.append(f"{scenario:<12} {metric:<18} {_fmt(ours):>12} {_fmt(ref):>12} {ratio:>7}  {unit}")
+            figures = by_server.get("chatapp", {}).get("metrics", {})
+            # A "*" in a metric stands for a part that varies (mentions: room_<size>_...).
+            names = sorted((m for m in figures if fnmatch.fnmatch(m, metric)), key=_natural) if "*" in metric \
+                else [metric]
+            for name in names:
+                ours = figures.get(name)
+                ref = by_server.get("reference", {}).get("metrics", {}).get(name)
+                numeric = isinstance(ours, int | float) and isinstance(ref, int | float)
+                ratio = f"{ours / ref:.2f}" if numeric and ref else "-"
+                lines.append(f"{scenario:<12} {name:<30} {_fmt(ours):>12} {_fmt(ref):>12} {ratio:>7}  {unit}")
     return "\n".join(lines)
 
 

@@ -237,7 +237,7 @@ async def fill_history(server: Server, messages: int, room: str = "history") -> 
 
 
 async def _http_load(server: Server, paths: Iterator[str], duration: float, concurrency: int,
-                     warmup: float = 0.5) -> tuple[dict[str, Any], list[HTTPClient]]:
+                     warmup: float = 0.5, cookie: str = "") -> tuple[dict[str, Any], list[HTTPClient]]:
     """``concurrency`` keep-alive connections, each one GET after another, for ``duration``.
 
     The first ``warmup`` seconds (template compilation, connection set-up, caches) are
@@ -245,7 +245,7 @@ async def _http_load(server: Server, paths: Iterator[str], duration: float, conc
     """
     loop = asyncio.get_running_loop()
     until = time.monotonic_ns() + int((warmup + duration) * 1e9)
-    clients = [HTTPClient(server.port, paths.__next__, until) for _ in range(concurrency)]
+    clients = [HTTPClient(server.port, paths.__next__, until, cookie) for _ in range(concurrency)]
     try:
         for c in clients:
             await loop.create_connection(lambda c=c: c, "127.0.0.1", server.port)  # type: ignore[misc]

@@ -240,8 +240,9 @@ async def close_all(clients: list[WSClient], timeout: float = 10.0) -> None:
 class HTTPClient(asyncio.Protocol):
     """A keep-alive HTTP/1.1 client that issues one GET at a time and counts the answers."""
 
-    def __init__(self, port: int, paths: Callable[[], str], until_ns: int) -> None:
-        self._host = f"Host: 127.0.0.1:{port}\r\n".encode()
+    def __init__(self, port: int, paths: Callable[[], str], until_ns: int, cookie: str = "") -> None:
+        # A member's requests carry their session cookie (bench/attention.py).
+        self._host = f"Host: 127.0.0.1:{port}\r\n".encode() + (f"Cookie: {cookie}\r\n".encode() if cookie else b"")
         self._paths = paths
         self.until_ns = until_ns
         self.transport: asyncio.Transport | None = None

@@ -16,12 +16,14 @@ from aiohttp import web
 from . import descriptors
 from .accounts import setup_accounts, viewer
 from .admin import setup_admin
+from .attention import setup_attention, watched_publish
 from .bots import observed_publish, setup_bots
 from .hub import Hub
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
 from .middlewares import errors, known_host, security_headers
 from .privacy import setup_privacy
 from .private_rooms import setup_private_rooms
+from .push import setup_push
 from .ratelimit import PerAddress
 from .resources import resource_dir
 from .retention import setup_retention
@@ -44,8 +46,9 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = storage
     ceiling = StorageCeiling(storage, settings.max_db_mb, settings.min_free_mb)
     room_limit = PerAddress(settings.room_rate / 60, settings.room_burst)
-    writer = BatchWriter(storage, observed_publish(app), RoomState(await storage.locked_rooms()), ceiling,
-                         room_limit)
+    # The hub, the bots' webhooks, then attention (activity, mentions, NOTIFY): none of them awaits.
+    publish = watched_publish(app, observed_publish(app))
+    writer = BatchWriter(storage, publish, RoomState(await storage.locked_rooms()), ceiling, room_limit)
     writer.start()
     app[WRITER] = writer
     log.info("database %s ready", settings.db)
@@ -92,6 +95,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_routes(app)
     setup_private_rooms(app)
     setup_bots(app)
+    setup_attention(app)  # sidebars, unread, mentions; decides whom NOTIFY tells
+    setup_push(app)  # the real NOTIFY: Web Push (chatapp.push)
     env = aiohttp_jinja2.get_env(app)
     env.globals["asset"] = asset_urls(app)
     env.globals["viewer"] = viewer  # the member looking at the page, or None

@@ -15,22 +15,53 @@ directly, to exactly the bytes the full path would give (a test holds the two to
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import html
+import re
+from collections.abc import Callable, Sequence
 from html.parser import HTMLParser
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
 from markdown_it.rules_inline.linkify import SCHEME_RE
+from markdown_it.token import Token
 
 # What a rendered message may contain. ``ol start`` keeps "3. third" numbered 3; the
 # empty "*" entry replaces nh3's default attributes for every tag (lang, title).
-TAGS = frozenset({"p", "br", "strong", "em", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a"})
+TAGS = frozenset({"p", "br", "strong", "em", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a",
+                  "span"})
+# <span class="mention"> (and no other class, nor any other span attribute): see _mention.
+CLASSES: dict[str, set[str]] = {"span": {"mention"}}
 ATTRIBUTES: dict[str, set[str]] = {"*": set(), "a": {"href"}, "ol": {"start"}}
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "noopener noreferrer nofollow ugc"
 LINK_TARGET = "_blank"
+
+# "@name" as people type a member's name: letters, digits and "_-.'" (a last "." or "'" is
+# punctuation, not name), or any name in double quotes, @"Mary Ann". Never right after a
+# letter, digit or "@", so an e-mail address mentions nobody. Whose name it is, if anyone's,
+# is chatapp.attention's question (an "_" may stand for a space); here it is only shown.
+MENTION = re.compile(r"""(?<![\w@])@(?:"([^"\n]{1,32})"|(\w(?:[\w.'-]{0,30}[\w-])?))""")
+
+
+_MENTION_SPAN = re.compile(r'<span class="mention">@(.*?)</span>')
+
+
+def mention_names(body: str) -> list[str]:
+    """The names ``body`` mentions as it is shown (so not in code), quotes taken off, in order.
+
+    Read from the rendering (memoised, and made for the chat frame anyway), so what counts
+    as a mention is exactly what people see highlighted."""
+    if "@" not in body:
+        return []
+    names = []
+    for shown in _MENTION_SPAN.findall(render(body)):
+        name = html.unescape(shown)
+        names.append(name[1:-1] if name.startswith('"') else name)
+    return names
 
 # Schemeless links ("example.com") only for these top-level domains. The linkifier's
 # default also takes every two-letter country code, which turns file names into links
@@ -115,6 +146,24 @@ def _linkify_scheme(state: StateInline, silent: bool) -> bool:
     return True
 
 
+def _mention(state: StateInline, silent: bool) -> bool:
+    """``@name`` as one ``mention`` token (never linkified), drawn as <span class="mention">."""
+    if state.src[state.pos] != "@":
+        return False
+    found = MENTION.match(state.src, state.pos, state.posMax)
+    if found is None:
+        return False
+    if not silent:
+        token = state.push("mention", "span", 0)
+        token.content = found.group(0)
+    state.pos = found.end()
+    return True
+
+
+def _render_mention(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    return '<span class="mention">' + escapeHtml(tokens[idx].content) + "</span>"
+
+
 def _parser() -> MarkdownIt:
     md = _ChatMarkdown("commonmark", {"html": False, "breaks": True, "linkify": True,
                                       "typographer": False, "xhtmlOut": False,
@@ -128,6 +177,8 @@ def _parser() -> MarkdownIt:
     md.core.ruler.before("inline", "inline_nesting", _nesting(INLINE_NESTING))
     md.core.ruler.push("strikethrough_is_del", _strikethrough_is_del)
     md.inline.ruler.at("linkify", _linkify_scheme)
+    md.inline.ruler.before("emphasis", "mention", _mention)
+    md.add_render_rule("mention", _render_mention)
     assert md.linkify is not None  # the [linkify] extra is a dependency
     md.linkify.set({"fuzzy_link": True, "fuzzy_email": True, "fuzzy_ip": False})
     md.linkify.tlds(FUZZY_TLDS)
@@ -145,8 +196,8 @@ def _href_filter(tag: str, attribute: str, value: str) -> str | None:
     return value
 
 
-_SANITISER = nh3.Cleaner(tags=set(TAGS), attributes=ATTRIBUTES, attribute_filter=_href_filter,
-                         url_schemes=set(URL_SCHEMES), link_rel=LINK_REL,
+_SANITISER = nh3.Cleaner(tags=set(TAGS), attributes=ATTRIBUTES, allowed_classes=CLASSES,
+                         attribute_filter=_href_filter, url_schemes=set(URL_SCHEMES), link_rel=LINK_REL,
                          set_tag_attribute_values={"a": {"target": LINK_TARGET}}, strip_comments=True)
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Protocol
 
 from aiohttp import WSCloseCode
 
@@ -22,6 +23,15 @@ from .writer import Stored
 
 PRESENCE_DELAY = 0.2  # seconds: joins and leaves in a burst cost one presence frame
 PRESENCE_NAMES = 200  # names listed in a presence frame; ``count`` is always exact
+
+
+class RemotePresence(Protocol):
+    """Who is here on the other nodes of a cluster (chatapp.cluster.presence, over Redis)."""
+
+    def merged(self, room: str, names: Collection[str],
+               guests: Collection[str]) -> tuple[Collection[str], Collection[str]]: ...
+    def local_changed(self, room: str) -> None: ...
+    def typing(self, room: str, user: str) -> None: ...
 
 
 class Client:
@@ -55,6 +65,7 @@ class Hub:
         self._presence_frames: dict[str, bytes] = {}
         self._presence_pending: dict[str, asyncio.TimerHandle] = {}
         self.flusher = Flusher()  # shared by every socket's writer: one flush pass per tick
+        self.remote: RemotePresence | None = None  # the other nodes' names; None: this node alone
 
     def join(self, client: Client) -> None:
         room = client.room
@@ -113,10 +124,12 @@ class Hub:
 
         ``members`` (only when there are any) lists which of those names are members'; the
         others are guests'. Guests only, the frame is what it was before accounts existed."""
-        all_names: collections.Counter[str] = self._names.get(room, collections.Counter())
+        all_names: Collection[str] = self._names.get(room, collections.Counter())
+        guests: Collection[str] = self._guests.get(room, collections.Counter())
+        if self.remote is not None:
+            all_names, guests = self.remote.merged(room, all_names, guests)
         names = sorted(all_names, key=str.casefold)[:PRESENCE_NAMES]
         frame: dict[str, object] = {"type": "presence", "room": room, "users": names, "count": len(all_names)}
-        guests: collections.Counter[str] = self._guests.get(room, collections.Counter())
         members = [n for n in names if n not in guests]
         if members:
             frame["members"] = members
@@ -128,7 +141,17 @@ class Hub:
             frame = self._presence_frames[room] = ws_frame(dumps(self.presence(room)))
         return frame
 
+    def local_names(self, room: str) -> tuple[list[str], list[str]]:
+        """The names with a socket in ``room`` on this node, and which of them are guests'."""
+        return list(self._names.get(room, ())), list(self._guests.get(room, ()))
+
     def _presence_changed(self, room: str) -> None:
+        if self.remote is not None:
+            self.remote.local_changed(room)
+        self.presence_changed(room)
+
+    def presence_changed(self, room: str) -> None:
+        """The room's names changed (here, or on another node): send the new list shortly."""
         # Building the list is O(room size), so joins and leaves in a burst share one frame:
         # connecting 10,000 sockets stays linear instead of quadratic.
         self._presence_frames.pop(room, None)
@@ -156,6 +179,13 @@ class Hub:
             if client is not exclude:
                 client.out.enqueue(item)
 
+    def typing(self, client: Client) -> None:
+        """``client`` is typing: the room's other sockets are told, here and on other nodes."""
+        self.broadcast(client.room, dumps({"type": "typing", "user": client.user, "room": client.room}),
+                       exclude=client)
+        if self.remote is not None:
+            self.remote.typing(client.room, client.user)
+
     def publish(self, stored: Sequence[Stored]) -> None:
         """The writer's callback: committed messages, in id order, to their rooms."""
         for s in stored:
@@ -165,6 +195,11 @@ class Hub:
         """A logged change (an edit, a delete, reactions, a clear), at its place in the log:
         its id orders it with chat frames, so a page catching up gets it once."""
         self.broadcast(event.room, event.frame_text(), event.id)
+
+    def has_member(self, member_id: int) -> bool:
+        """Whether the member has a socket open, in any room (then a page of theirs is there
+        to tell them things, and Web Push keeps quiet: chatapp.push)."""
+        return member_id in self._by_member
 
     def close_member(self, member_id: int, code: int, reason: bytes) -> int:
         """Close every socket of one member, in every room; how many."""

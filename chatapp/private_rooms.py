@@ -15,6 +15,7 @@ from aiohttp import web
 from . import csrf, protocol, sessions
 from .accounts import current_member
 from .accounts.names import fold
+from .attention import ATTENTION
 from .keys import STORE
 from .models import iso_utc
 from .privacy import RoomAccess, create_room, dm_name, is_dm_name, not_found, remove_member, visible_room
@@ -112,6 +113,7 @@ async def add_member(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(url)
     if await store.add_room_member(access.room, other.id, _now(request)):
         log.info("member #%d added to %s", other.id, access.room)
+        request.app[ATTENTION].member_added(access.room, other.id)  # their open pages hear of it now
     raise _see_other(request, "room", room=access.room)
 
 

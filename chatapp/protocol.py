@@ -21,6 +21,7 @@ DEFAULT_USER = "Anonymous"
 MAX_EMOJI = 32  # characters: a family or flag emoji is several code points
 MAX_REACTIONS = 20  # different emoji on one message
 MAX_ID = 2**63 - 1
+MAX_WATCH = 50  # rooms one guest page may watch
 
 ROOM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -67,6 +68,10 @@ ERRORS: dict[str, str] = {
     "forbidden": "You can only edit or delete your own messages.",
     "members_only": "Log in to do that: guests can send and reply to messages, but not edit, delete or react.",
     "too_many_reactions": f"A message can have at most {MAX_REACTIONS} different reactions.",
+    # Attention (chatapp.attention): read positions and a guest's watched rooms.
+    "invalid_room": f"room must be a room name: 1 to {MAX_ROOM} letters, digits, “-” or “_”.",
+    "too_many_rooms": f"A page may watch at most {MAX_WATCH} rooms.",
+    "guests_only": "Members' rooms are watched by the server already; only guests send watch.",
 }
 
 
@@ -114,8 +119,24 @@ class ReactIn:
     emoji: str
 
 
+@dataclass(frozen=True)
+class ReadIn:
+    """A member has read ``room`` up to ``id`` (chatapp.attention)."""
+
+    room: str
+    id: int
+
+
+@dataclass(frozen=True)
+class WatchIn:
+    """A guest's page asks for activity in these public rooms: {room: last read id}."""
+
+    rooms: dict[str, int]
+
+
 ChangeIn = EditIn | DeleteIn | ReactIn
-Frame = ChatIn | TypingIn | EditIn | DeleteIn | ReactIn
+AttentionIn = ReadIn | WatchIn
+Frame = ChatIn | TypingIn | EditIn | DeleteIn | ReactIn | ReadIn | WatchIn
 
 
 def as_id(raw: str | None) -> int | None:
@@ -212,6 +233,28 @@ def _change(kind: str, data: dict[str, Any]) -> ChangeIn:
     return ReactIn(message_id, clean_emoji(data.get("emoji")))
 
 
+def _room_name(value: object) -> str:
+    room = normalise_room(value) if isinstance(value, str) else None
+    if room is None:
+        raise ProtocolError("invalid_room")
+    return room
+
+
+def _attention(kind: str, data: dict[str, Any]) -> AttentionIn:
+    if kind == "read":
+        return ReadIn(_room_name(data.get("room")), clean_id(data.get("id")))
+    rooms = data.get("rooms")
+    if not isinstance(rooms, dict):
+        raise ProtocolError("invalid_frame", 'watch needs "rooms": an object of room names and last read ids.')
+    if len(rooms) > MAX_WATCH:
+        raise ProtocolError("too_many_rooms")
+    watched: dict[str, int] = {}
+    for name, last_read in rooms.items():
+        # 0: nothing read yet (a room opened before any message).
+        watched[_room_name(name)] = 0 if last_read == 0 and not isinstance(last_read, bool) else clean_id(last_read)
+    return WatchIn(watched)
+
+
 def parse(text: str, default_user: str) -> Frame:
     """Parse one client text frame, or raise ProtocolError."""
     try:
@@ -226,8 +269,11 @@ def parse(text: str, default_user: str) -> Frame:
         return TypingIn()
     if kind in ("edit", "delete", "react"):
         return _change(kind, data)
+    if kind in ("read", "watch"):
+        return _attention(kind, data)
     if kind != "chat":
-        raise ProtocolError("unknown_type", 'Frame type must be "chat", "typing", "edit", "delete" or "react".')
+        raise ProtocolError("unknown_type", 'Frame type must be "chat", "typing", "edit", "delete", "react", '
+                            '"read" or "watch".')
     # client_id first, so an error about the message can say which message it was about.
     client_id = clean_client_id(data.get("client_id"))
     try:

@@ -10,7 +10,9 @@ from aiohttp import web
 from yarl import URL
 
 from . import api, archive, files, search, views, ws
+from .attention import views as attention_views
 from .bots import api as bots_api
+from .push import api as push_api
 from .resources import resource_dir
 
 
@@ -57,4 +59,11 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/files/{id}/thumb", files.thumbnail, name="file_thumb")  # before {name}
     app.router.add_get("/files/{id}/{name}", files.download, name="file")
     files.setup_uploads(app)  # the upload limits' state
+    app.router.add_get("/mentions", attention_views.mentions_page, name="mentions")
+    app.router.add_post("/rooms/{room}/notifications", attention_views.set_level, name="room_notifications")
+    app.router.add_post("/rooms/{room}/sidebar/leave", attention_views.leave_sidebar, name="sidebar_leave")
+    app.router.add_get("/api/push/key", push_api.vapid_key, name="push_key")
+    app.router.add_post("/api/push/subscriptions", push_api.subscribe, name="push_subscribe")
+    app.router.add_post("/api/push/subscriptions/delete", push_api.unsubscribe, name="push_unsubscribe")
+    app.router.add_get("/sw.js", push_api.service_worker, name="service_worker")  # at the root: scope "/"
     app.router.add_static("/static/", resource_dir("static"), name="static", append_version=True)

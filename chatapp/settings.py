@@ -114,6 +114,15 @@ def _addresses(value: str) -> tuple[str, ...]:
         raise ValueError("expected IP addresses separated by commas (no names, no networks)") from None
 
 
+def _contact(value: str) -> str:
+    """A VAPID subject: ``mailto:someone@host`` or an ``https://`` URL; empty stays empty."""
+    contact = value.strip()
+    if contact and not ((contact.startswith("mailto:") and "@" in contact[7:])
+                        or (contact.startswith("https://") and len(contact) > 8)):
+        raise ValueError("expected a mailto: address or an https:// URL, like mailto:admin@example.org")
+    return contact
+
+
 def _host_names(value: str) -> tuple[str, ...]:
     names = tuple(n.strip().lower().rstrip(".") for n in value.split(",") if n.strip())
     for name in names:
@@ -287,6 +296,25 @@ class Settings:
         False,
         "Let bot webhooks reach loopback, private, link-local and other non-public addresses "
         "(refused by default, against server-side request forgery).")
+    here_interval: float = setting(
+        60.0,
+        "Seconds between two @here mentions from one member that notify anyone; a sooner @here is "
+        "still sent, but reaches nobody as a mention. 0 means no limit.",
+        _seconds)
+    # Its format is checked where the key is loaded (push.vapid.key_from_setting), before serving.
+    vapid_private_key: str = setting(
+        "",
+        "Web Push (VAPID) private key: PEM, or the raw 32 bytes in url-safe base64; when empty one "
+        "is generated once and kept in <db>.vapid beside the database.")
+    vapid_subject: str = setting(
+        "",
+        "Contact that push services are given with every Web Push: a mailto: address or an https:// "
+        "URL; when empty, the public origin if it is https, else mailto:chatapp@localhost.",
+        _contact)
+    push_allow_private: bool = setting(
+        False,
+        "Let Web Push subscriptions name plain http:// endpoints and loopback, private and other "
+        "non-public addresses (refused by default, against server-side request forgery).")
 
     @property
     def db_path(self) -> Path:

@@ -6,12 +6,14 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from . import protocol
+from .attention.views import room_context as attention_context
 from .files import upload_context
 from .keys import HUB, SETTINGS, STORE, WRITER
 from .models import Message
 from .params import int_param, room_or_404
 from .privacy import visible_room
 from .private_rooms import index_extras, room_extras
+from .push import page_context as push_context
 from .roomlist import PAGE_SIZE, fetch_page, page_query, room_query
 
 
@@ -66,7 +68,6 @@ async def room_page(request: web.Request) -> dict[str, object]:
         messages = messages[-size:] if has_older else messages
     return {
         "room": room,
-        **await upload_context(request),  # the composer's upload button: limit and token
         "messages": messages,
         "highlight": highlight,
         "has_older": has_older,
@@ -74,4 +75,7 @@ async def room_page(request: web.Request) -> dict[str, object]:
         "max_message": protocol.MAX_MESSAGE,
         "max_user": protocol.MAX_USER,
         **await room_extras(request, access),
+        **await upload_context(request),  # the composer's upload button: limit and token
+        **await push_context(request),  # the notifications control's token (members only)
+        **await attention_context(request, access, messages),  # the sidebar and the "new messages" divider
     }

@@ -16,6 +16,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from . import changes, protocol
 from .accounts import MEMBER_NAMES, current_member
+from .attention import ATTENTION
 from .connection import CLOSE_TIMEOUT, STALL_TIMEOUT, SocketWriter
 from .hub import Client
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
@@ -111,13 +112,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # The room's epoch as this socket joined: if the room is deleted later, what the socket
     # still sends is refused instead of bringing the room back (see chatapp.rooms).
     epoch = request.app[WRITER].rooms.epoch(room)
+    attention = request.app[ATTENTION]
     try:
+        await attention.join(client, request.query)  # sidebar=1: a member's sidebar, and their other rooms' activity
         if after is not None:
             await _backfill(request, client, after, max_backfill)
         await _receive(request, ws, client, epoch)
     finally:
         out.reading_stopped()  # answers the peer's close, unless we sent ours first
         hub.leave(client)
+        attention.leave(client)
         if not await out.wait_closed(CLOSE_TIMEOUT + 1):
             out.abort()
         log.debug("%r disconnected", client)
@@ -251,8 +255,10 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
             if typing is None:
                 typing = TokenBucket(1 / TYPING_INTERVAL, 1)
             if typing.allow():
-                hub.broadcast(client.room, dumps({"type": "typing", "user": client.user,
-                                                  "room": client.room}), exclude=client)
+                hub.typing(client)
+            continue
+        if isinstance(frame, protocol.ReadIn | protocol.WatchIn):
+            request.app[ATTENTION].receive(client, frame, functools.partial(_refuse, out, errors))
             continue
         if isinstance(frame, protocol.EditIn | protocol.DeleteIn | protocol.ReactIn):
             if bucket is not None and not bucket.allow():

@@ -13,11 +13,14 @@ import { focusComposer, giveBack, setupComposer } from "./room-composer.js";
 import { olderAvailable, setupHistory } from "./room-history.js";
 import { CAP, markMine, setupTimeline } from "./room-timeline.js";
 import * as live from "./room-live.js";
+import { setupMentions } from "./room-mentions.js";
 import { setupName, userName } from "./room-name.js";
 import { notice, setupAlerts, showAlert } from "./room-notify.js";
+import { noticeChat, setupNotifications } from "./room-notifications.js";
 import { Outbox } from "./room-outbox.js";
 import { clearTyping, markPresenceStale, showPresence, showTyping } from "./room-presence.js";
 import { applyEdit, setReactions } from "./room-render.js";
+import * as sidebar from "./room-sidebar.js";
 import { RoomSocket } from "./room-socket.js";
 import { setupUpload } from "./room-upload.js";
 
@@ -31,13 +34,14 @@ function socketQuery() {
   params.set("after", String(live.resumeAfter()));  // resume: whatever came after what we have
   // Further behind than a page holds, the server sends the newest page instead (`reset`).
   params.set("max_backfill", String(CAP));
+  params.set("sidebar", "1");  // a member's sidebar, and activity in their other rooms
   return params;
 }
 
 const socket = new RoomSocket({
   path: data.wsPath,
   query: socketQuery,
-  onOpen: () => outbox.flush(),
+  onOpen: () => { outbox.flush(); sidebar.connected(); },
   onFrame: handle,
   onLost: markPresenceStale,
   onDeleted: roomDeleted,
@@ -60,7 +64,7 @@ function refused(frame) {
 // The frames of docs/protocol.md.
 function handle(frame) {
   switch (frame.type) {
-    case "chat": received(frame); break;
+    case "chat": received(frame); noticeChat(frame); break;
     case "error": refused(frame); break;
     case "edit":
       live.patch(frame, { message: frame.message, html: frame.html, edited_at: frame.edited_at },
@@ -76,7 +80,7 @@ function handle(frame) {
     case "room": applyRoomState(frame); break;
     case "clear": live.noteEvent(frame.event_id || 0); roomCleared(); break;
     case "lagged": notice("Catching up…"); break;
-    default: break;  // newer servers may send frames this page does not know
+    default: sidebar.handle(frame); break;  // attention; newer servers may send frames this page does not know
   }
 }
 
@@ -95,5 +99,8 @@ setupComposer({
 });
 setupActions({ send: (frame) => socket.send(frame), focusComposer: () => focusComposer() });
 setupUpload({ sent: () => live.showLatest(), replyTo: takeReply });
+sidebar.setupSidebar({ send: (frame) => socket.send(frame) });
+setupMentions();
 focusComposer({ onlyWithKeyboard: true });
+setupNotifications();
 socket.start();

@@ -162,7 +162,7 @@ async def test_sockets_open_on_a_free_name_are_closed_when_it_becomes_private(
     await _create_private(alice, "secret")
     assert await closed(early) == 4003
     await _say(alice, "secret", f"{SECRET_WORDS} {HIDDEN}")
-    rows = await db_execute(settings.db, "SELECT user FROM messages WHERE room = 'secret'")
+    rows = await db_execute(settings.db, "SELECT \"user\" FROM messages WHERE room = 'secret'")
     assert rows == [("alice",)]
 
 

@@ -20,7 +20,9 @@ from ..models import dumps
 from .members import current_member
 
 # "bot_post" needs no member: a bot authenticates with its own token there (chatapp.bots.api).
-OPEN_ROUTES = frozenset({"login", "signup", "join", "reset", "logout", "healthz", "static", "bot_post"})
+# "service_worker" is a static file served at the root (chatapp.push.api).
+OPEN_ROUTES = frozenset({"login", "signup", "join", "reset", "logout", "healthz", "static", "bot_post",
+                         "service_worker"})
 OPEN_PREFIXES = ("/static/", "/admin/")
 
 

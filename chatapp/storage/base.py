@@ -15,7 +15,7 @@ ran past its time budget.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -200,6 +200,49 @@ class FileInfo(NamedTuple):
     mime: str  # sniffed from its bytes
     size: int
     thumb_mime: str | None  # None: not an image, no thumbnail
+
+
+class PushSubscription(NamedTuple):
+    """Where one of a member's browsers takes Web Push messages (chatapp.push): the push
+    service's URL and the browser's keys to encrypt for (url-safe base64, as it gave them)."""
+
+    id: int
+    member_id: int
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+class SidebarRoom(NamedTuple):
+    """One room of a member's sidebar (chatapp.attention), with its counts as of the query."""
+
+    room: str
+    visibility: str  # "public", "private" or "dm"
+    other: str | None  # a DM's other member's name
+    last_read: int  # the newest id the member has read there
+    level: str | None  # the notification level they chose; None: the room's default
+    unread: int  # messages after last_read, counted up to the query's count_limit
+    mentions: int  # mentions of the member after last_read, counted up to the same limit
+    latest: int  # the newest message id in the room, 0 for none
+    last_message_at: str | None
+
+
+class MentionWanted(NamedTuple):
+    """One mention to record: a member's folded name (``@name``), or a member id (``@here``)."""
+
+    message_id: int
+    room: str
+    name_key: str | None
+    member_id: int | None
+    sender_id: int | None  # the sender's member id: nobody is recorded mentioning themselves
+
+
+class MentionHit(NamedTuple):
+    """A message that mentioned the member, for their Mentions list."""
+
+    message: Message
+    visibility: str
+    other: str | None  # a DM's other member's name
 
 
 class Storage(Protocol):
@@ -449,6 +492,81 @@ class Storage(Protocol):
         ...
     async def delete_unlinked_files(self, before: str) -> int:
         """Delete files created before ``before`` that no message claimed; how many."""
+        ...
+
+    # ---- push (see chatapp.push; SQLite: sqlite/push.py) ----
+    # A subscription belongs to a member and to the login (``session_hash``, as in sessions)
+    # it was made under: it goes when that session does, and when the member is deactivated.
+    async def save_push_subscription(self, member_id: int, session_hash: str, endpoint: str, p256dh: str,
+                                     auth: str, now: str, keep: int) -> None:
+        """Store a browser's subscription, or hand the one with that endpoint over to this
+        member and login; then keep only the member's ``keep`` newest ones. RowRejected
+        if the session is gone."""
+        ...
+    async def delete_push_subscription(self, member_id: int, endpoint: str) -> bool:
+        """Delete one of the member's own subscriptions; whether it was theirs and there."""
+        ...
+    async def push_subscriptions(self, member_ids: Iterable[int], now: str) -> list[PushSubscription]:
+        """The subscriptions of those members that are active, made under a login still live at ``now``."""
+        ...
+    async def push_delivered(self, subscription_id: int, now: str) -> None:
+        """The push service took a message for it: its failures start again from 0."""
+        ...
+    async def push_failed(self, subscription_id: int, drop_after: int) -> bool:
+        """Count one delivery given up on; past ``drop_after`` in a row the subscription is
+        deleted (True)."""
+        ...
+    async def drop_push_subscription(self, subscription_id: int) -> None:
+        """The push service says it no longer exists (404, 410)."""
+        ...
+
+    # ---- attention: sidebars, read positions, notification levels, mentions (see
+    # chatapp.attention; SQLite: sqlite/attention.py). A private room or DM is in a sidebar,
+    # counted, listed or notified about only while the member is in it.
+    async def sidebar(self, member_id: int, limit: int, count_limit: int) -> list[SidebarRoom]:
+        """The member's sidebar, latest activity first, at most ``limit`` rooms, with unread and
+        mention counts each counted up to ``count_limit``: ONE query, however many rooms."""
+        ...
+    async def join_sidebar(self, member_id: int, room: str, now: str) -> bool:
+        """Put a room in the member's sidebar, read up to its newest message; False if it was there."""
+        ...
+    async def leave_sidebar(self, member_id: int, room: str) -> bool:
+        """Take a public room out of the member's sidebar (private rooms and DMs stay)."""
+        ...
+    async def save_read_positions(self, positions: Sequence[tuple[int, str, int]]) -> None:
+        """(member id, room, last read id) rows, one statement for the lot; a position only moves
+        forward, and only rooms still in the member's sidebar are touched."""
+        ...
+    async def read_position(self, member_id: int, room: str) -> int: ...
+    async def notification_level(self, member_id: int, room: str) -> str:
+        """"all", "mentions" or "nothing": chosen, else the room's default ("all" for a DM,
+        "mentions" otherwise); "nothing" in a room the member may not see."""
+        ...
+    async def notification_levels(self, room: str, member_ids: Iterable[int]) -> dict[int, str]:
+        """:meth:`notification_level` for many members of one room, in one query."""
+        ...
+    async def set_notification_level(self, member_id: int, room: str, level: str | None, now: str) -> None:
+        """Choose a level (None: back to the default); the room joins the sidebar if it was not in it."""
+        ...
+    async def chosen_levels(self) -> list[tuple[int, str, str]]:
+        """(member id, room, level) of every level someone chose (the server keeps them in memory)."""
+        ...
+    async def record_mentions(self, wanted: Sequence[MentionWanted]) -> list[tuple[int, str, int]]:
+        """Store a batch's mentions in one write; (member id, room, message id) of those stored:
+        active members only, never the sender, and in a private room or DM only its members."""
+        ...
+    async def mentions_page(self, member_id: int, before: int | None, limit: int) -> tuple[list[MentionHit], bool]:
+        """The member's mentions newest first, with message id < ``before``; and whether older ones follow."""
+        ...
+    async def watch_counts(self, rooms: Mapping[str, int], count_limit: int) -> dict[str, tuple[int, int]]:
+        """For a guest's rooms {room: last read id}: (unread up to ``count_limit``, newest id) of
+        each public one (a DM or private room is left out, as if it did not exist); one query."""
+        ...
+    async def newest_id(self) -> int:
+        """The newest id the message and event sequence has handed out."""
+        ...
+    async def room_member_ids(self, room: str) -> set[int]:
+        """The ids of a private room's or DM's members (none for a public room)."""
         ...
 
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from .admin import AdminMixin
 from .archive import ArchiveMixin
+from .attention import AttentionMixin
 from .bots import BotsMixin
 from .files import FilesMixin
 from .member_admin import MemberAdminMixin
 from .members import MembersMixin
 from .messages import MessagesMixin
 from .private import PrivateRoomsMixin
+from .push import PushMixin
 from .rooms import RoomsMixin
 from .search import SearchMixin
 from .sessions import SessionsMixin
 
 
 class SQLiteStorage(MessagesMixin, RoomsMixin, AdminMixin, SearchMixin, ArchiveMixin, SessionsMixin,
-                    MembersMixin, MemberAdminMixin, PrivateRoomsMixin, BotsMixin, FilesMixin):
+                    MembersMixin, MemberAdminMixin, PrivateRoomsMixin, BotsMixin, FilesMixin, PushMixin,
+                    AttentionMixin):
     """:class:`chatapp.storage.Storage` on SQLite; open it with :meth:`open`."""
 
 
