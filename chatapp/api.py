@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .cluster.node import CLUSTER
 from .keys import STORE
 from .models import dumps
 from .params import int_param
@@ -31,8 +32,13 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers (and, on a cluster node, the node keeps up with the
+    log); 503 saying why otherwise, so a load balancer sends nobody to a node that cannot chat."""
     try:
         await request.app[STORE].ping()
     except Exception as exc:  # any failure means unhealthy, and says why
         return web.json_response({"status": "error", "detail": str(exc)}, status=503)
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None and cluster.follower.stalled:
+        return web.json_response({"status": "error", "detail": "not keeping up with the log"}, status=503)
     return web.json_response({"status": "ok"})

@@ -18,7 +18,7 @@ from .accounts import setup_accounts, viewer
 from .admin import setup_admin
 from .attention import setup_attention, watched_publish
 from .bots import observed_publish, setup_bots
-from .hub import Hub
+from .cluster.setup import make_hub, setup_cluster
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
 from .middlewares import errors, known_host, security_headers
 from .privacy import setup_privacy
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 async def database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    storage = await open_storage(settings.db, synchronous=settings.synchronous.upper(),
+    storage = await open_storage(settings.storage_target, synchronous=settings.synchronous.upper(),
                                  busy_timeout_ms=int(settings.busy_timeout * 1000))
     app[STORE] = storage
     ceiling = StorageCeiling(storage, settings.max_db_mb, settings.min_free_mb)
@@ -51,7 +51,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     writer = BatchWriter(storage, publish, RoomState(await storage.locked_rooms()), ceiling, room_limit)
     writer.start()
     app[WRITER] = writer
-    log.info("database %s ready", settings.db)
+    log.info("database %s ready", settings.storage_label)
     try:
         yield
     finally:
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
     app = web.Application(middlewares=[errors, known_host], client_max_size=64 * 1024)
     app[SETTINGS] = settings
-    app[HUB] = Hub()
+    app[HUB] = make_hub(settings)  # a cluster node's hub delivers what its log follower reads
     app[SENDERS] = PerAddress(settings.address_rate, settings.address_burst)
     app[LOGIN_THROTTLE] = LoginThrottle()
     aiohttp_jinja2.setup(
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_bots(app)
     setup_attention(app)  # sidebars, unread, mentions; decides whom NOTIFY tells
     setup_push(app)  # the real NOTIFY: Web Push (chatapp.push)
+    setup_cluster(app)  # last: on PostgreSQL, follow the shared log once every cache is loaded
     env = aiohttp_jinja2.get_env(app)
     env.globals["asset"] = asset_urls(app)
     env.globals["viewer"] = viewer  # the member looking at the page, or None

@@ -89,7 +89,7 @@ def _event_loop() -> asyncio.AbstractEventLoop | None:
 def serve(settings: settings_mod.Settings) -> int:
     app = create_app(settings)
     raise_open_files_limit(settings.max_connections)
-    log.info("serving http://%s:%s with database %s", settings.host, settings.port, settings.db)
+    log.info("serving http://%s:%s with database %s", settings.host, settings.port, settings.storage_label)
     try:
         web.run_app(
             app,
@@ -111,12 +111,12 @@ def serve(settings: settings_mod.Settings) -> int:
 
 def _export(settings: settings_mod.Settings, room: str, output: str | None) -> str:
     if output is None:
-        count = export_to(settings.db, room, sys.stdout.buffer)
+        count = export_to(settings.storage_target, room, sys.stdout.buffer)
         return f"exported {count} messages"
     target = Path(output)
     try:
         with target.open("wb") as f:
-            count = export_to(settings.db, room, f)
+            count = export_to(settings.storage_target, room, f)
     except BaseException:
         target.unlink(missing_ok=True)  # no half-written export left behind
         raise
@@ -130,9 +130,9 @@ def operator_command(args: argparse.Namespace, settings: settings_mod.Settings) 
             # The data goes to stdout, so the summary goes to stderr.
             print(_export(settings, args.room, args.output), file=sys.stderr)
         elif args.command == "import":
-            print(import_from(settings.db, args.file))
+            print(import_from(settings.storage_target, args.file))
         elif args.command == "backup":
-            print(backup(settings.db, args.path, force=args.force))
+            print(backup(settings.storage_target, args.path, force=args.force))
         else:
             raise AssertionError(args.command)
     except (ExportError, StorageError) as exc:
@@ -157,13 +157,13 @@ def users_command(args: argparse.Namespace, settings: settings_mod.Settings) -> 
     """``users create|list|reset``; 1 with one line of error."""
     try:
         if args.users_command == "create":
-            member = users.create(settings.db, args.name, _read_password(), admin=args.admin)
+            member = users.create(settings.storage_target, args.name, _read_password(), admin=args.admin)
             print(f"created {member.role} {member.name}")
         elif args.users_command == "list":
-            print(users.listing(settings.db))
+            print(users.listing(settings.storage_target))
         else:
             origin = settings.public_origin or f"http://{settings.host}:{settings.port}"
-            print(users.reset(settings.db, args.name, origin))
+            print(users.reset(settings.storage_target, args.name, origin))
     except (UsersError, StorageError) as exc:
         print(f"chatapp users {args.users_command}: {exc}", file=sys.stderr)
         return 1

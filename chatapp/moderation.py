@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from .cluster.node import ROOM_DELETED as ROOM_DELETED_EVENT
+from .cluster.node import ROOM_LOCKED, ROOM_UNLOCKED, announce
 from .keys import HUB, STORE, WRITER
 from .models import dumps, utc_now_iso
 from .privacy import PRIVATE_ROOMS
@@ -36,6 +38,7 @@ async def set_locked(app: web.Application, room: str, locked: bool) -> None:
         await storage.set_locked(room, locked)
         writer.rooms.set_locked(room, locked)
         _tell(app, room, {"type": "room", "room": room, "locked": locked})
+        await announce(app, room, ROOM_LOCKED if locked else ROOM_UNLOCKED)  # other nodes, if any
 
     await writer.run(apply)
 
@@ -105,5 +108,6 @@ async def delete_room(app: web.Application, room: str) -> int:
         rooms.deleted(room)
         app[PRIVATE_ROOMS].forget(room)  # a private room's name is free again, and public
         hub.close_room(room, ROOM_DELETED, b"room deleted")
+        await announce(app, room, ROOM_DELETED_EVENT)
 
     return await _empty_room(app, room, gone)

@@ -33,6 +33,7 @@ from typing import NamedTuple
 from aiohttp import web
 
 from .accounts import current_member
+from .cluster.node import MEMBER_REMOVED, ROOM_PRIVATE, announce
 from .keys import HUB, STORE, WRITER
 from .params import room_or_404
 from .storage import Member
@@ -169,6 +170,7 @@ async def create_room(app: web.Application, name: str, visibility: str, now: str
             app[PRIVATE_ROOMS].created(name, visibility)
             writer.rooms.deleted(name)  # a new room under this name: the old epoch's sockets are refused
             hub.close_room(name, ROOM_GONE, b"room is private")
+            await announce(app, name, ROOM_PRIVATE, visibility)  # the other nodes do the same
             log.info("%s room %s created", visibility, name)
         return result
 
@@ -187,6 +189,8 @@ async def remove_member(app: web.Application, room: str, member_id: int) -> bool
     removed = await app[STORE].remove_room_member(room, member_id)
     rooms.revoked(room)
     hub.close_member_in(room, member_id, ROOM_GONE, b"removed from room")
+    if removed:
+        await announce(app, room, MEMBER_REMOVED, member_id)  # their sockets on other nodes
     return removed
 
 

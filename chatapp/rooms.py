@@ -67,6 +67,11 @@ class RoomState:
         else:
             self._locked.discard(room)
 
+    def sync_locked(self, locked: Iterable[str]) -> None:
+        """Exactly these rooms are locked (a cluster node re-reads them as it starts following
+        the other nodes' changes: chatapp.cluster)."""
+        self._locked = set(locked)
+
     def begin_busy(self, room: str) -> None:
         self._busy[room] += 1
 

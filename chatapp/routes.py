@@ -53,15 +53,15 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/rooms/{room}/messages", bots_api.post_message, name="bot_post")  # Bearer token
     app.router.add_get("/api/rooms/{room}/export", archive.export_room, name="export")
     app.router.add_get("/search", search.search_page, name="search")
+    app.router.add_get("/mentions", attention_views.mentions_page, name="mentions")
+    app.router.add_post("/rooms/{room}/notifications", attention_views.set_level, name="room_notifications")
+    app.router.add_post("/rooms/{room}/sidebar/leave", attention_views.leave_sidebar, name="sidebar_leave")
     app.router.add_get("/api/search", search.api_search, name="api_search")
     app.router.add_get("/healthz", api.healthz, name="healthz")
     app.router.add_post("/api/rooms/{room}/files", files.upload, name="upload")
     app.router.add_get("/files/{id}/thumb", files.thumbnail, name="file_thumb")  # before {name}
     app.router.add_get("/files/{id}/{name}", files.download, name="file")
     files.setup_uploads(app)  # the upload limits' state
-    app.router.add_get("/mentions", attention_views.mentions_page, name="mentions")
-    app.router.add_post("/rooms/{room}/notifications", attention_views.set_level, name="room_notifications")
-    app.router.add_post("/rooms/{room}/sidebar/leave", attention_views.leave_sidebar, name="sidebar_leave")
     app.router.add_get("/api/push/key", push_api.vapid_key, name="push_key")
     app.router.add_post("/api/push/subscriptions", push_api.subscribe, name="push_subscribe")
     app.router.add_post("/api/push/subscriptions/delete", push_api.unsubscribe, name="push_unsubscribe")

@@ -114,6 +114,14 @@ def _addresses(value: str) -> tuple[str, ...]:
         raise ValueError("expected IP addresses separated by commas (no names, no networks)") from None
 
 
+def _host_names(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip().lower().rstrip(".") for n in value.split(",") if n.strip())
+    for name in names:
+        if not all(part and all(c.isalnum() or c == "-" for c in part) for part in name.split(".")):
+            raise ValueError(f"expected host names separated by commas, like chat.example.org (not {name!r})")
+    return names
+
+
 def _contact(value: str) -> str:
     """A VAPID subject: ``mailto:someone@host`` or an ``https://`` URL; empty stays empty."""
     contact = value.strip()
@@ -123,12 +131,18 @@ def _contact(value: str) -> str:
     return contact
 
 
-def _host_names(value: str) -> tuple[str, ...]:
-    names = tuple(n.strip().lower().rstrip(".") for n in value.split(",") if n.strip())
-    for name in names:
-        if not all(part and all(c.isalnum() or c == "-" for c in part) for part in name.split(".")):
-            raise ValueError(f"expected host names separated by commas, like chat.example.org (not {name!r})")
-    return names
+def _database_url(value: str) -> str:
+    url = value.strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected a postgresql:// URL, like postgresql://chatapp@127.0.0.1:5432/chatapp")
+    return url
+
+
+def _redis_url(value: str) -> str:
+    url = value.strip()
+    if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("expected a redis://, rediss:// or unix:// URL, like redis://127.0.0.1:6379/0")
+    return url
 
 
 def setting(default: T, help: str, parse: Callable[[str], T] | None = None) -> T:
@@ -154,6 +168,12 @@ class Settings:
     host: str = setting("127.0.0.1", "Address to listen on.")
     port: int = setting(8080, "TCP port to listen on.", _whole(0, 65535))
     db: str = setting("chat.db", "Path of the SQLite database file (created if missing).")
+    database_url: str = setting(
+        "",
+        "PostgreSQL instead of the SQLite file: postgresql://user:password@host:5432/dbname (the database "
+        "must exist; its schema is made and migrated at start). Several chatapp processes may share one.",
+        _database_url,
+    )
     log_level: str = setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.", _one_of(*LOG_LEVELS))
     synchronous: str = setting(
         "FULL",
@@ -315,10 +335,31 @@ class Settings:
         False,
         "Let Web Push subscriptions name plain http:// endpoints and loopback, private and other "
         "non-public addresses (refused by default, against server-side request forgery).")
+    redis_url: str = setting(
+        "",
+        "Redis for presence and typing across the nodes of a cluster (redis://host:6379/0); only with "
+        "database_url. Chat never goes through it; when empty, each node shows its own presence.",
+        _redis_url)
 
     @property
     def db_path(self) -> Path:
         return Path(self.db)
+
+    @property
+    def storage_target(self) -> str:
+        """What :func:`chatapp.storage.open_storage` opens: the PostgreSQL URL if set, else the file."""
+        return self.database_url or self.db
+
+    @property
+    def storage_label(self) -> str:
+        """:attr:`storage_target` as it may be logged: a URL's password left out."""
+        if not self.database_url:
+            return self.db
+        parts = urlsplit(self.database_url)
+        if parts.password is None:
+            return self.database_url
+        host = parts.netloc.rpartition("@")[2]
+        return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -1,4 +1,5 @@
-"""Fixtures: the real app from the factory, each test with its own SQLite file."""
+"""Fixtures: the real app from the factory, each test with its own SQLite file, or its own
+PostgreSQL database when ``CHATAPP_TEST_BACKEND=postgres`` (``make test-postgres``; see tests/pg.py)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,34 @@ from aiohttp.test_utils import TestClient
 from chatapp.app import create_app
 from chatapp.settings import Settings
 
+from .pg import ON_POSTGRES, database_for, pg_execute, postgres, postgres_url_for
+
+__all__ = ["postgres"]  # the session's PostgreSQL server, a fixture for the tests that need one
+
 TIMEOUT = 5.0
 
 MakeClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests of the SQLite file itself (pragmas, its backup, the sqlite3 shell) say so with
+    # @pytest.mark.sqlite_only(reason=...); on PostgreSQL they are skipped with that reason.
+    if ON_POSTGRES:
+        for item in items:
+            marker = item.get_closest_marker("sqlite_only")
+            if marker is not None:
+                item.add_marker(pytest.mark.skip(reason="SQLite only: " + marker.kwargs.get("reason", "")))
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    db = str(tmp_path / "chat.db")
+    database_url = ""
+    if ON_POSTGRES:  # the same test on a fresh PostgreSQL database, for the app and the CLI alike
+        database_url = database_for(request, db)
+        monkeypatch.setenv("CHATAPP_DATABASE_URL", database_url)
     # Rate limits off unless a test turns them on: most tests send faster than a person.
-    return Settings(db=str(tmp_path / "chat.db"), msg_rate=0, address_rate=0, search_rate=0, room_rate=0,
+    return Settings(db=db, database_url=database_url, msg_rate=0, address_rate=0, search_rate=0, room_rate=0,
                     max_connections_per_ip=0,
                     heartbeat=0, admin_password="correct horse battery staple")
 
@@ -100,5 +120,9 @@ def _execute(db: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]
 
 async def db_execute(db: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     """Run one statement on the database file from outside the app, as an operator's
-    sqlite3 shell would (in a thread, so the app keeps serving)."""
+    sqlite3 shell would (in a thread, so the app keeps serving); on PostgreSQL, on the
+    test's database, as psql would (``?`` placeholders become ``$1``…)."""
+    url = postgres_url_for(db)
+    if url is not None:
+        return await pg_execute(url, sql, params)
     return await asyncio.to_thread(_execute, db, sql, params)

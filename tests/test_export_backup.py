@@ -80,6 +80,7 @@ async def test_export_streams_the_whole_history_oldest_first_as_chat_frames(clie
     assert (await client.get("/api/rooms/nowhere/export")).status == 404
 
 
+@pytest.mark.sqlite_only(reason="imports into a second SQLite file; test_postgres has the PostgreSQL round trip")
 async def test_cli_export_and_import_round_trip_beside_a_running_app(
         client: TestClient[Any, Any], settings: Settings, tmp_path: Path, make_client: MakeClient) -> None:
     ids = await post_many(client, "lobby", 1200)
@@ -161,6 +162,7 @@ async def test_cli_export_writes_ndjson_to_stdout(client: TestClient[Any, Any], 
     assert capsysbinary.readouterr().err.strip() == b"chatapp export: there is no room named nowhere"
 
 
+@pytest.mark.sqlite_only(reason="chatapp backup copies the SQLite file; PostgreSQL uses pg_dump")
 async def test_backup_while_the_app_is_serving_and_writing_is_consistent(
         client: TestClient[Any, Any], settings: Settings, tmp_path: Path, make_client: MakeClient) -> None:
     await post_many(client, "lobby", 500)
@@ -203,6 +205,7 @@ async def test_backup_while_the_app_is_serving_and_writing_is_consistent(
     assert page["messages"][0]["id"] == high
 
 
+@pytest.mark.sqlite_only(reason="chatapp backup copies the SQLite file; PostgreSQL uses pg_dump")
 async def test_backup_refuses_to_overwrite_unless_forced(client: TestClient[Any, Any], settings: Settings,
                                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     await post_many(client, "lobby", 3)

@@ -395,6 +395,7 @@ async def test_retention_removes_old_files_and_files_no_message_claimed(client: 
     assert left == {new["file"]["id"], fresh} and stale not in left
 
 
+@pytest.mark.sqlite_only(reason="chatapp backup copies the SQLite file; PostgreSQL uses pg_dump")
 async def test_a_backup_holds_the_files_and_a_restored_server_serves_them(
         client: Client, settings: Settings, tmp_path: Path, make_client: MakeClient) -> None:
     token = await member(client)

@@ -17,13 +17,21 @@ from chatapp.settings import Settings
 from chatapp.storage.sqlite.connection import migrate_file
 
 from .conftest import TIMEOUT, MakeClient, db_execute
+from .pg import pg_execute, postgres_url_for, run_async
 
 NOW = dt.datetime.now(dt.UTC)
 
 
 def insert_old(db: str, room: str, days_ago: float, n: int, text: str = "old news") -> None:
-    """Rows with an old ts, written straight into the file as an import or a restore would."""
+    """Rows with an old ts, written straight into the file as an import or a restore would
+    (on PostgreSQL, into the test's database, as psql would)."""
     ts = iso(NOW - dt.timedelta(days=days_ago))
+    url = postgres_url_for(db)
+    if url is not None:
+        run_async(pg_execute(url, 'INSERT INTO messages (room, "user", body, ts) '
+                                  "SELECT ?, 'old', ? || ' ' || i, ? FROM generate_series(0, ? - 1) AS i",
+                             (room, text, ts, n)))
+        return
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.execute("PRAGMA busy_timeout = 5000")
@@ -86,11 +94,7 @@ async def test_large_backlogs_are_deleted_in_chunks(client: TestClient[Any, Any]
 async def test_retention_runs_by_itself_once_the_app_starts(make_client: MakeClient, settings: Settings) -> None:
     migrate_file(settings.db)
     insert_old(settings.db, "lobby", 100, 4)
-    conn = sqlite3.connect(settings.db, isolation_level=None)
-    try:
-        conn.execute("UPDATE rooms SET retention_days = 30 WHERE name = 'lobby'")
-    finally:
-        conn.close()
+    await db_execute(settings.db, "UPDATE rooms SET retention_days = 30 WHERE name = 'lobby'")
     client = await make_client()
     async with asyncio.timeout(TIMEOUT):
         await client.app[RETENTION].wait_passes(1)

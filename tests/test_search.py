@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from chatapp import textnorm
@@ -164,6 +165,7 @@ async def test_an_edited_message_is_found_by_its_new_text_only(
     assert ids(await search(client, "tpyo")) == []
 
 
+@pytest.mark.sqlite_only(reason="the sqlite3 shell; test_postgres inserts by hand on PostgreSQL")
 async def test_rows_written_by_a_plain_sqlite_connection_are_indexed(
         client: TestClient[Any, Any], settings: Settings) -> None:
     # The index is kept by triggers in plain SQL: an operator's sqlite3 shell or any
@@ -179,6 +181,7 @@ async def test_rows_written_by_a_plain_sqlite_connection_are_indexed(
     assert ids(await search(client, "creme brulee")) == [mid]
 
 
+@pytest.mark.sqlite_only(reason="reads the FTS5 table; test_postgres has the PostgreSQL twin")
 async def test_the_index_folds_exactly_as_the_query_side_does(
         client: TestClient[Any, Any], settings: Settings) -> None:
     everything = " ".join(sorted(textnorm.FOLD))
@@ -189,6 +192,7 @@ async def test_the_index_folds_exactly_as_the_query_side_does(
         assert next(iter(rows))[0] == textnorm.fold(body)
 
 
+@pytest.mark.sqlite_only(reason="runs SQLite's migrations one by one")
 async def test_the_migration_indexes_messages_that_were_already_there(
         tmp_path: Path, make_client: MakeClient, settings: Settings) -> None:
     conn = sqlite3.connect(settings.db, isolation_level=None)

@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import pytest
+
 from chatapp.keys import WRITER
 from chatapp.models import Message
 from chatapp.rooms import RoomState
@@ -114,6 +116,7 @@ async def test_messages_to_a_locked_room_are_refused_when_committed() -> None:
         await writer.close()
 
 
+@pytest.mark.sqlite_only(reason="holds a SQLite write lock from another connection; test_postgres stops the server")
 async def test_a_held_database_lock_answers_every_sender_within_about_one_busy_timeout(
         make_client: MakeClient, settings: Any) -> None:
     # Before: 30 sends with a 0.3 s busy timeout retried one by one, 0.3 s each, and most
@@ -140,6 +143,7 @@ async def test_a_held_database_lock_answers_every_sender_within_about_one_busy_t
     assert frame["type"] == "chat" and frame["message"] == "after"
 
 
+@pytest.mark.sqlite_only(reason="a 1 MiB ceiling; an empty PostgreSQL database is about 8 MB already")
 async def test_past_the_storage_ceiling_new_messages_are_refused_and_reading_goes_on(
         make_client: MakeClient) -> None:
     client = await make_client(max_db_mb=1)

@@ -17,6 +17,7 @@ import logging
 from aiohttp import web
 
 from .. import sessions
+from ..cluster.node import SESSIONS_ENDED, announce
 from ..keys import HUB, STORE
 from ..models import iso_utc
 from ..storage import Member
@@ -83,6 +84,7 @@ async def end_everywhere(request: web.Request, member: Member) -> Member:
     the member as they are now (with the new session version)."""
     version = await request.config_dict[STORE].bump_session_version(member.id)
     closed = request.config_dict[HUB].close_member(member.id, SESSION_ENDED, b"session ended")
+    await announce(request.config_dict, "", SESSIONS_ENDED, member.id)  # their sockets on other nodes
     (await sessions.cookie(request)).invalidate()
     request[_MEMBER] = None
     log.info("member #%d: every session ended (version %d, %d sockets closed)", member.id, version, closed)

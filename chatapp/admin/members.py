@@ -21,6 +21,7 @@ from .. import protocol
 from ..accounts.joinlinks import make_join_link
 from ..accounts.names import fold
 from ..accounts.resets import RESET_VALID_FOR, make_reset_link
+from ..cluster.node import MEMBER_DEACTIVATED, announce
 from ..keys import HUB, SETTINGS, STORE
 from ..models import iso_utc
 from ..params import int_param
@@ -81,6 +82,7 @@ async def deactivate(request: web.Request) -> web.StreamResponse:
     await store.set_member_status(member.id, "deactivated")
     await store.bump_session_version(member.id)  # every session record goes with it
     closed = request.config_dict[HUB].close_member(member.id, ACCOUNT_DEACTIVATED, b"account deactivated")
+    await announce(request.config_dict, "", MEMBER_DEACTIVATED, member.id)  # their sockets on other nodes
     await record(request, "deactivate", detail=f"member {member.name}; {closed} sockets closed")
     await flash(request, f"{member.name} is deactivated: logged out everywhere, and cannot log in.")
     return _back(request)

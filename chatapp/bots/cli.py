@@ -91,7 +91,7 @@ def _on_db(db: str, work: Callable[[Storage], Awaitable[T]]) -> T:
 def _bots(args: argparse.Namespace, settings: settings_mod.Settings) -> str:
     action = args.bots_command
     if action == "list":
-        return _on_db(settings.db, _listing)
+        return _on_db(settings.storage_target, _listing)
 
     async def change(store: Storage) -> str:
         if action == "create":
@@ -114,7 +114,7 @@ def _bots(args: argparse.Namespace, settings: settings_mod.Settings) -> str:
         await store.record_audit("bot_revoke", "cli", detail=f"bot {bot.name}")
         return f"revoked {bot.name}"
 
-    return _on_db(settings.db, change)
+    return _on_db(settings.storage_target, change)
 
 
 async def _listing(store: Storage) -> str:

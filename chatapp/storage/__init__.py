@@ -30,10 +30,24 @@ from .base import (
 from .sqlite import SQLiteStorage
 from .sqlite.search import QueryRefused
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(target: str) -> bool:
+    return target.startswith(POSTGRES_SCHEMES)
+
 
 async def open_storage(path: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000,
                        create: bool = True) -> Storage:
-    """Open (creating and migrating when ``create``) the database at ``path``."""
+    """Open (creating and migrating when ``create``) the database at ``path``: a SQLite file,
+    or a PostgreSQL database when ``path`` is a ``postgresql://`` URL (``synchronous`` and
+    ``busy_timeout_ms`` are SQLite's; the server's own settings rule PostgreSQL)."""
+    if is_postgres_url(path):
+        # Imported here: a SQLite-only server never loads the PostgreSQL driver.
+        from .postgres import PostgresStorage
+
+        postgres: PostgresStorage = await PostgresStorage.open(path, create=create)
+        return postgres
     storage: SQLiteStorage = await SQLiteStorage.open(
         path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms, create=create)
     return storage
@@ -42,5 +56,5 @@ async def open_storage(path: str, *, synchronous: str = "FULL", busy_timeout_ms:
 __all__ = [
     "AuditEntry", "BackupError", "BackupReport", "BadCursor", "Busy", "Hit", "JoinLink", "Member", "MemberRoom",
     "MigrationError", "NewRow", "QueryRefused", "RoomStats", "RowRejected", "SessionRecord", "Storage",
-    "StorageError", "TooSlow", "Unavailable", "open_storage", "utc_instant",
+    "StorageError", "TooSlow", "Unavailable", "is_postgres_url", "open_storage", "utc_instant",
 ]

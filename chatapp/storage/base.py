@@ -15,7 +15,7 @@ ran past its time budget.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -568,6 +568,29 @@ class Storage(Protocol):
     async def room_member_ids(self, room: str) -> set[int]:
         """The ids of a private room's or DM's members (none for a public room)."""
         ...
+
+    # ---- cluster: following the log from several processes (see chatapp.cluster; PostgreSQL:
+    # postgres/cluster.py and postgres/ordering.py). Every room is in one of ``shards``
+    # shards; within a shard, rows (messages and room events) commit in id order, so reading
+    # ``id > cursor`` a shard at a time never skips one. SQLite has one shard and one process.
+    shards: int
+
+    def shard_of(self, room: str) -> int:
+        """The shard of ``room``'s messages and events (a stable hash; never changes)."""
+        ...
+    async def log_after_shard(self, shard: int, after: int, limit: int) -> list[Message | RoomEvent]:
+        """The shard's messages and room events with id > ``after``, in id order, at most
+        ``limit``, messages with their reply quotes filled as :meth:`after` fills them."""
+        ...
+    async def shard_heads(self) -> dict[int, int]:
+        """The newest id of each shard (0 when empty): a node's starting cursors."""
+        ...
+    async def listen_log(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(shard)`` whenever another process commits to a shard (PostgreSQL:
+        LISTEN chatapp_log on a connection of its own, made again after it drops, and then
+        ``callback`` for every shard); returns once listening. SQLite: nothing to listen to."""
+        ...
+    async def unlisten_log(self) -> None: ...
 
 
 def utc_instant(text: str) -> str | None:

@@ -6,6 +6,7 @@ from .admin import AdminMixin
 from .archive import ArchiveMixin
 from .attention import AttentionMixin
 from .bots import BotsMixin
+from .cluster import ClusterMixin
 from .files import FilesMixin
 from .member_admin import MemberAdminMixin
 from .members import MembersMixin
@@ -19,7 +20,7 @@ from .sessions import SessionsMixin
 
 class SQLiteStorage(MessagesMixin, RoomsMixin, AdminMixin, SearchMixin, ArchiveMixin, SessionsMixin,
                     MembersMixin, MemberAdminMixin, PrivateRoomsMixin, BotsMixin, FilesMixin, PushMixin,
-                    AttentionMixin):
+                    AttentionMixin, ClusterMixin):
     """:class:`chatapp.storage.Storage` on SQLite; open it with :meth:`open`."""
 
 

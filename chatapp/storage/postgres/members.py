@@ -1,0 +1,79 @@
+"""Members and join links on PostgreSQL (what they are for: :mod:`chatapp.accounts`)."""
+
+from __future__ import annotations
+
+from ..base import Member
+from .connection import PostgresBase, Record
+
+MEMBER_COLUMNS = "id, name, name_key, role, status, created_at, last_seen_at, session_version"
+
+
+def member(r: Record) -> Member:
+    return Member(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], int(r[7]))
+
+
+class MembersMixin(PostgresBase):
+    async def create_member(self, name: str, name_key: str, password_hash: str, now: str,
+                            role: str = "member") -> Member | None:
+        # The UNIQUE name_key decides between two signups racing for one name; a trigger
+        # skips a bot's name (migrations/postgres/0012_bots.sql).
+        row = await self._fetchrow(
+            "INSERT INTO members (name, name_key, password_hash, role, created_at, last_seen_at) "
+            f"VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (name_key) DO NOTHING RETURNING {MEMBER_COLUMNS}",
+            name, name_key, password_hash, role, now)
+        return member(row) if row else None
+
+    async def member(self, member_id: int) -> Member | None:
+        row = await self._fetchrow(f"SELECT {MEMBER_COLUMNS} FROM members WHERE id = $1", member_id)
+        return member(row) if row else None
+
+    async def member_login(self, name_key: str) -> tuple[Member, str] | None:
+        row = await self._fetchrow(f"SELECT {MEMBER_COLUMNS}, password_hash FROM members WHERE name_key = $1",
+                                   name_key)
+        return (member(row), row[8]) if row else None
+
+    async def member_name_keys(self, after_id: int = 0) -> list[tuple[int, str]]:
+        rows = await self._fetch("SELECT id, name_key FROM members WHERE id > $1 ORDER BY id", after_id)
+        return [(int(r[0]), r[1]) for r in rows]
+
+    async def set_password_hash(self, member_id: int, password_hash: str) -> None:
+        await self._fetch("UPDATE members SET password_hash = $1 WHERE id = $2", password_hash, member_id)
+
+    async def bump_session_version(self, member_id: int) -> int:
+        async with self._transaction() as conn:
+            version = await conn.fetchval(
+                "UPDATE members SET session_version = session_version + 1 WHERE id = $1 RETURNING session_version",
+                member_id)
+            await conn.execute("DELETE FROM sessions WHERE kind = 'member' AND subject = $1", str(member_id))
+        return int(version) if version is not None else 0
+
+    async def member_seen(self, member_id: int, now: str) -> None:
+        await self._fetch("UPDATE members SET last_seen_at = $1 WHERE id = $2", now, member_id)
+
+    async def create_join_link(self, token_hash: str, now: str, expires_at: str, max_uses: int,
+                               created_by: int | None = None) -> None:
+        await self._fetch(
+            "INSERT INTO join_links (token_hash, created_by, created_at, expires_at, max_uses) "
+            "VALUES ($1, $2, $3, $4, $5)", token_hash, created_by, now, expires_at, max_uses)
+
+    async def join_link_usable(self, token_hash: str, now: str) -> bool:
+        rows = await self._fetch(
+            "SELECT 1 FROM join_links WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 "
+            "AND uses < max_uses", token_hash, now)
+        return bool(rows)
+
+    async def use_join_link(self, token_hash: str, now: str) -> bool:
+        # One statement: two signups racing for a link's last use cannot both have it.
+        rows = await self._fetch(
+            "UPDATE join_links SET uses = uses + 1 WHERE token_hash = $1 AND revoked_at IS NULL "
+            "AND expires_at > $2 AND uses < max_uses RETURNING 1", token_hash, now)
+        return bool(rows)
+
+    async def unuse_join_link(self, token_hash: str) -> None:
+        await self._fetch("UPDATE join_links SET uses = greatest(uses - 1, 0) WHERE token_hash = $1", token_hash)
+
+    async def revoke_join_link(self, token_hash: str, now: str) -> bool:
+        rows = await self._fetch(
+            "UPDATE join_links SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL RETURNING 1",
+            now, token_hash)
+        return bool(rows)
