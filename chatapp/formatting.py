@@ -209,7 +209,9 @@ def render_markdown(body: str) -> str:
 # Characters that can start Markdown syntax anywhere in a line, need escaping, or begin a
 # link ("//", "@"): a body with any of them takes the full path. Line breaks and other
 # control characters do too, since the parser normalises them.
-_SYNTAX = frozenset("*_~`\\[]<>&/@") | frozenset(map(chr, range(0x20)))
+# "~" only strikes through doubled ("~~"), which is_plain checks apart: a lone tilde
+# ("~5 min", "~/notes") is text.
+_SYNTAX = frozenset("*_`\\[]<>&/@") | frozenset(map(chr, range(0x20)))
 # Only at the start of the (single) line: list markers ("- ", "+ ", "1. ", "1) ").
 _LINE_START = frozenset("-+0123456789")
 
@@ -224,7 +226,7 @@ def is_plain(body: str) -> bool:
     """
     if not body or body[0] in _LINE_START or body[0].isspace() or body[-1].isspace():
         return False
-    if not _SYNTAX.isdisjoint(body):
+    if not _SYNTAX.isdisjoint(body) or "~~" in body:
         return False
     at = body.find(".")
     while at != -1:

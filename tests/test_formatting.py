@@ -295,3 +295,11 @@ def test_typical_messages_render_with_their_formatting() -> None:
         audit = Audit(render(body))
         assert audit.problems == []
         assert set(audit.tags) - {"p", "br"}, body  # each uses some formatting
+
+
+def test_a_lone_tilde_is_plain_text_and_takes_the_fast_path() -> None:
+    # Only "~~" strikes through; "~5 min" skips the parser with the same bytes.
+    for body in ("~5 min", "about ~20 people", "~1~2~0~payload", "a ~ b ~ c"):
+        assert formatting.is_plain(body), body
+        assert formatting.render_markdown(body) == formatting.render(body)
+    assert not formatting.is_plain("a ~~gone~~ b")
