@@ -25,7 +25,7 @@ from .formatting import render
 from .hub import Client
 from .keys import HUB, STORE, WRITER
 from .models import utc_now_iso
-from .protocol import MAX_REACTIONS, ChangeIn, DeleteIn, EditIn, ProtocolError, ReactIn
+from .protocol import MAX_REACTIONS, ChangeIn, DeleteIn, EditIn, ProtocolError
 from .storage import StorageError
 from .writer import WriterClosed
 
@@ -95,7 +95,7 @@ def submit(app: web.Application, client: Client, change: ChangeIn, epoch: int,
            refuse: Callable[[str], None]) -> None:
     """Start ``change`` without holding up the socket's reading; ``refuse`` is called with
     an error code if it cannot be made (the change is then not made at all)."""
-    if isinstance(change, ReactIn | EditIn | DeleteIn) and client.member_id is None:
+    if client.member_id is None:  # said at once, without a task; apply() checks it too
         refuse("members_only")
         return
     task = asyncio.ensure_future(apply(app, client, change, epoch))

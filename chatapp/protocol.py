@@ -136,6 +136,9 @@ class WatchIn:
 
 ChangeIn = EditIn | DeleteIn | ReactIn
 AttentionIn = ReadIn | WatchIn
+# For isinstance() on the receive path: a tuple, not a union built again for every frame.
+CHANGE_FRAMES = (EditIn, DeleteIn, ReactIn)
+ATTENTION_FRAMES = (ReadIn, WatchIn)
 Frame = ChatIn | TypingIn | EditIn | DeleteIn | ReactIn | ReadIn | WatchIn
 
 

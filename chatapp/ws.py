@@ -257,10 +257,10 @@ async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Clie
             if typing.allow():
                 hub.typing(client)
             continue
-        if isinstance(frame, protocol.ReadIn | protocol.WatchIn):
+        if isinstance(frame, protocol.ATTENTION_FRAMES):
             request.app[ATTENTION].receive(client, frame, functools.partial(_refuse, out, errors))
             continue
-        if isinstance(frame, protocol.EditIn | protocol.DeleteIn | protocol.ReactIn):
+        if isinstance(frame, protocol.CHANGE_FRAMES):
             if bucket is not None and not bucket.allow():
                 strikes += 1
                 _refuse(out, errors, "rate_limited", detail="You are sending too fast; that change was not made.")
