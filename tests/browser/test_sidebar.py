@@ -174,7 +174,9 @@ def _busy_sidebar(browsers: Browsers, server: ChatServer, viewport: dict[str, in
     alice.fill("#new-private-room input[name=room]", "launch-crew")
     alice.click("#new-private-room button[type=submit]")
     alice.fill("#add-member input[name=name]", "Bob")
-    alice.click("#add-member button[type=submit]")
+    alice.locator("#add-member input[name=name]").press("Enter")
+    # Added once the page lists him: navigating away sooner could drop the request.
+    expect(alice.locator("#room-members li[data-member='Bob']")).to_be_visible()
     open_room(bob, server.url, "release-planning")
     server.seed("release-planning", "Carol", ["Branch is cut.", "Changelog updated — @Bob can you check it?"])
     open_room(alice, server.url, "general")
