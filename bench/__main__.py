@@ -24,9 +24,10 @@ from . import attention, report, scenarios, servers
 
 log = logging.getLogger("bench")
 
-SCENARIOS = ("fanout", "burst", "idle", "history", "sidebar", "mentions")
+SCENARIOS = ("fanout", "burst", "idle", "history", "sidebar", "mentions", "storm", "search", "page")
 # Attention needs members and their pages: the reference relay has neither.
-CHATAPP_ONLY = frozenset({"sidebar", "mentions"})
+CHATAPP_ONLY = frozenset({"sidebar", "mentions", "search", "page"})
+BURST_CLIENTS = 200  # burst keeps the number of clients and varies the room size
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 CLUSTER_OUT = DEFAULT_OUT.with_name("cluster.json")
 
@@ -38,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"comma-separated subset of {', '.join(SCENARIOS)}")
     p.add_argument("--servers", default="reference,chatapp", help="comma-separated: reference, chatapp")
     p.add_argument("--idle-sizes", default=None, help="connection counts for idle (default 2000,10000)")
+    p.add_argument("--room-sizes", default=None,
+                   help="people per room for burst, 200 clients in all (default 2,10,20,100)")
     p.add_argument("--duration", type=float, default=None, help="seconds of load for fanout and burst")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
     p.add_argument("--chatapp-tree", type=Path, default=None, metavar="DIR",
@@ -70,7 +73,9 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, Job, int]]:
         if name == "fanout":
             jobs.append(("fanout", lambda s: scenarios.fanout(s, duration=duration), 0))
         elif name == "burst":
-            jobs.append(("burst", lambda s: scenarios.burst(s, duration=duration), 0))
+            for size in [int(n) for n in (args.room_sizes or ("20" if quick else "2,10,20,100")).split(",")]:
+                jobs.append((f"burst-{size}", lambda s, size=size: scenarios.burst(  # type: ignore[misc]
+                    s, rooms=max(1, BURST_CLIENTS // size), per_room=size, duration=duration), 0))
         elif name == "idle":
             for n in sizes:
                 jobs.append((f"idle-{n}", lambda s, n=n: scenarios.idle(s, connections=n), 0))  # type: ignore[misc]
@@ -82,6 +87,15 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, Job, int]]:
         elif name == "mentions":
             jobs.append(("mentions", lambda s: attention.mentions(
                 s, sizes=(100, 300) if quick else (200, 1000), messages=50 if quick else 200), 0))
+        elif name == "storm":
+            from . import storm
+            jobs.append(("storm", lambda s: storm.storm(s, quick=quick), 0))
+        elif name == "search":
+            from . import searchload
+            jobs.append(("search", lambda s: searchload.search(s, quick=quick), 0))
+        elif name == "page":
+            from . import pages
+            jobs.append(("page", lambda s: pages.page(s, quick=quick), 0))
     return jobs
 
 

@@ -9,6 +9,7 @@ the server is pinned to core 0 and the generator (this process) to core 1.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import shutil
@@ -92,6 +93,19 @@ class Server(ServerProcess):
     def stop(self) -> int:
         self.stop_profiler()
         return super().stop()
+
+    async def restart(self, sig: signal.Signals = signal.SIGTERM) -> tuple[int, float]:
+        """Signal the server, wait for it to end, and start the same command again: the same
+        port, database and environment, as an operator's restart. The old process's exit
+        status and the seconds from the signal to its exit; back once ``/healthz`` answers."""
+        self.stop_profiler()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        self.signal(sig)
+        code = await self.await_exit(self.stop_timeout)
+        exited = loop.time() - start
+        await self.astart()
+        return code, exited
 
 
 def machine_busy_seconds() -> float:

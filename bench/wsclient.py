@@ -296,3 +296,38 @@ class HTTPClient(asyncio.Protocol):
             elif not self.finished.done():
                 self.finished.set_result(None)
         self._buf = buf
+
+
+def read_frames(buf: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The complete (opcode, payload) server frames at the start of ``buf``, and what is left.
+
+    For clients that read every frame (bench/storm.py); :class:`WSClient` keeps its own
+    inlined loop, which is faster for the frames it skims.
+    """
+    frames: list[tuple[int, bytes]] = []
+    n = len(buf)
+    pos = 0
+    while n - pos >= 2:
+        ln = buf[pos + 1] & 0x7F
+        hdr = 2
+        if ln == 126:
+            if n - pos < 4:
+                break
+            ln = int.from_bytes(buf[pos + 2:pos + 4], "big")
+            hdr = 4
+        elif ln == 127:
+            if n - pos < 10:
+                break
+            ln = int.from_bytes(buf[pos + 2:pos + 10], "big")
+            hdr = 10
+        end = pos + hdr + ln
+        if end > n:
+            break
+        frames.append((buf[pos] & 0x0F, buf[pos + hdr:end]))
+        pos = end
+    return frames, buf[pos:]
+
+
+def control_frame(opcode: int, payload: bytes) -> bytes:
+    """A masked client control frame (close 0x8, pong 0xA), payload under 126 bytes."""
+    return bytes((0x80 | opcode, 0x80 | len(payload))) + _ZERO_MASK + payload
