@@ -23,6 +23,7 @@ import base64
 import os
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -57,6 +58,10 @@ async def log_in(server: Server, name: str) -> str:
         response = await http.post(f"{server.url}/login", allow_redirects=False,
                                    data={"name": name, "password": PASSWORD, "csrf_token": token.group(1).decode()})
         assert response.status == 303, f"login of {name} failed: {response.status}"
+        # A browser keeps the cookie each page sends back: the first page with a form adds
+        # the CSRF token to it. Without this, every measured page would make a token and
+        # re-encrypt the cookie, which a browser's pages after the first never do.
+        await (await http.get(f"{server.url}/account")).read()
         return "; ".join(f"{c.key}={c.value}" for c in jar)
 
 
@@ -87,26 +92,46 @@ class Poster:
         self.seq = 0
         self.sent: list[tuple[str, str]] = []
 
-    async def post(self, room: str, texts: list[str]) -> None:
-        headers = {"Cookie": self.cookie} if self.cookie else {}
+    def _headers(self) -> dict[str, str]:
+        return {"Cookie": self.cookie} if self.cookie else {}
+
+    async def post(self, room: str, texts: list[str], replies: Sequence[int | None] = ()) -> list[int]:
+        """Post ``texts`` (the i-th answering message ``replies[i]``, if given); their ids."""
         async with aiohttp.ClientSession() as http, http.ws_connect(f"{self.server.url}/ws/{room}",
-                                                                    headers=headers) as ws:
+                                                                    headers=self._headers()) as ws:
             ids = []
-            for text in texts:
+            for i, text in enumerate(texts):
                 client_id = f"{self.idx}.{self.seq}"
-                await ws.send_str(orjson.dumps({"message": f"~{self.idx}~{self.seq}~0~{text}",
-                                                "client_id": client_id}).decode())
+                frame: dict[str, Any] = {"message": f"~{self.idx}~{self.seq}~0~{text}", "client_id": client_id}
+                if i < len(replies) and replies[i] is not None:
+                    frame["reply_to"] = replies[i]
+                await ws.send_str(orjson.dumps(frame).decode())
                 ids.append(client_id)
                 self.sent.append((room, client_id))
                 self.seq += 1
+            stored: dict[str, int] = {}
             async with asyncio.timeout(30):
-                waiting = set(ids)
-                while waiting:
-                    frame = orjson.loads((await ws.receive()).data)
-                    if frame.get("type") == "chat":
-                        waiting.discard(frame.get("client_id"))
-                    elif frame.get("type") == "error":
-                        raise AssertionError(f"posting failed: {frame}")
+                while len(stored) < len(ids):
+                    got = orjson.loads((await ws.receive()).data)
+                    if got.get("type") == "chat" and got.get("client_id") in ids:
+                        stored[got["client_id"]] = got["id"]
+                    elif got.get("type") == "error":
+                        raise AssertionError(f"posting failed: {got}")
+            return [stored[c] for c in ids]
+
+    async def react(self, room: str, reactions: Sequence[tuple[int, str]]) -> None:
+        """Add each (message id, emoji) as this member, one after another."""
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{self.server.url}/ws/{room}",
+                                                                    headers=self._headers()) as ws:
+            for message_id, emoji in reactions:
+                await ws.send_str(orjson.dumps({"type": "react", "id": message_id, "emoji": emoji}).decode())
+                async with asyncio.timeout(30):
+                    while True:
+                        got = orjson.loads((await ws.receive()).data)
+                        if got.get("type") == "reactions" and got.get("id") == message_id:
+                            break
+                        if got.get("type") == "error":
+                            raise AssertionError(f"reacting failed: {got}")
 
 
 # ---- sidebar: room pages and socket joins for a member with 50 rooms
@@ -186,17 +211,10 @@ async def sidebar(server: Server, *, duration: float = 5.0, rooms: int = SIDEBAR
     member = Poster(server, 0, cookie)
     guest = Poster(server, 1)
     problems: list[str] = []
-    for i in range(rooms):  # posting puts each room in the member's sidebar, read
-        await member.post(f"room-{i}", ["mine"])
-    await names_known(server, "bench")
-    for i in range(rooms - 10):  # then 40 of them get news, and 10 of those mention the member
-        await guest.post(f"room-{i}", ["news", "more news", "@bench look" if i % 4 == 0 else "and more"])
+    await fill_sidebar(member, guest, rooms)
     await asyncio.sleep(SETTLE)
     member_pages, clients = await _http_load(server, _cycle("/rooms/room-0"), duration, 16, cookie=cookie)
-    body = next((c.first_body for c in clients if c.first_body), b"")
-    listed = body.count(b'<li class="rooms-item') - 1  # the one in the item <template> aside
-    if listed != rooms:
-        problems.append(f"the member's page listed {listed} rooms, not {rooms}")
+    problems += sidebar_problems(clients, rooms)
     guest_pages, _ = await _http_load(server, _cycle("/rooms/room-0"), duration, 16)
     solo_pages, _ = await _http_load(server, _cycle("/rooms/room-0"), duration, 16, cookie=solo)
     with_sidebar = await _joins(server, cookie, True, duration)
@@ -209,9 +227,9 @@ async def sidebar(server: Server, *, duration: float = 5.0, rooms: int = SIDEBAR
         "sidebar_rooms": rooms,
         "member_pages_per_s": member_pages["per_s"], "one_room_member_pages_per_s": solo_pages["per_s"],
         "guest_pages_per_s": guest_pages["per_s"],
-        "member_page_cpu_ms": round(1000 * member_pages["server_cpu"] / max(member_pages["per_s"], 1), 3),
-        "one_room_member_page_cpu_ms": round(1000 * solo_pages["server_cpu"] / max(solo_pages["per_s"], 1), 3),
-        "guest_page_cpu_ms": round(1000 * guest_pages["server_cpu"] / max(guest_pages["per_s"], 1), 3),
+        "member_page_cpu_ms": cpu_ms(member_pages),
+        "one_room_member_page_cpu_ms": cpu_ms(solo_pages),
+        "guest_page_cpu_ms": cpu_ms(guest_pages),
         "joins_per_s": with_sidebar["per_s"], "join_p50_ms": with_sidebar.get("p50_ms"),
         "join_p95_ms": with_sidebar.get("p95_ms"),
         "upgrades_per_s": without["per_s"], "upgrade_p50_ms": without.get("p50_ms"),
@@ -232,6 +250,28 @@ async def sidebar(server: Server, *, duration: float = 5.0, rooms: int = SIDEBAR
 def _cycle(path: str) -> Any:
     while True:
         yield path
+
+
+async def fill_sidebar(member: Poster, guest: Poster, rooms: int) -> None:
+    """Put ``room-0`` … ``room-<rooms-1>`` in the member's sidebar (by posting in each); then
+    40 of them get news from a guest, 10 of those mentioning the member (named ``bench``)."""
+    for i in range(rooms):  # posting puts each room in the member's sidebar, read
+        await member.post(f"room-{i}", ["mine"])
+    await names_known(member.server, "bench")
+    for i in range(max(0, rooms - 10)):
+        await guest.post(f"room-{i}", ["news", "more news", "@bench look" if i % 4 == 0 else "and more"])
+
+
+def sidebar_problems(clients: list[Any], rooms: int) -> list[str]:
+    """Whether the first page a member's load got listed all ``rooms`` in its sidebar."""
+    body = next((c.first_body for c in clients if c.first_body), b"")
+    listed = body.count(b'<li class="rooms-item') - 1  # the one in the item <template> aside
+    return [] if listed == rooms else [f"the member's page listed {listed} rooms, not {rooms}"]
+
+
+def cpu_ms(figures: dict[str, Any]) -> float:
+    """Server CPU per request, in ms, of an :func:`_http_load` result."""
+    return round(1000 * float(figures["server_cpu"]) / max(int(figures["per_s"]), 1), 3)
 
 
 # ---- mentions: the broadcast cost with mentions on
@@ -324,4 +364,5 @@ async def mentions(server: Server, *, sizes: tuple[int, ...] = (200, 1000), mess
     return Outcome(metrics, problems, sent)
 
 
-__all__ = ["mentions", "sidebar"]
+__all__ = ["Poster", "cpu_ms", "fill_sidebar", "log_in", "make_members", "mentions", "sidebar",
+           "sidebar_problems"]

@@ -8,14 +8,19 @@ viewer may not see is a 404, as everywhere (:func:`chatapp.privacy.visible_room`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import aiohttp_jinja2
 from aiohttp import web
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 from .. import csrf, sessions
 from ..accounts import current_member
+from ..fragments import fragments
 from ..keys import STORE
 from ..models import Message, iso_utc
 from ..params import int_param
@@ -27,6 +32,7 @@ from .service import ATTENTION, COUNT_LIMIT, sidebar_entry
 
 MENTIONS_PAGE = 30
 LEVEL_LABELS = {"all": "All messages", "mentions": "Mentions only", "nothing": "Nothing"}
+LEVEL_CHOICES = tuple(LEVEL_LABELS.items())  # for the sidebar's menu (chatapp/fragments.py keeps it rendered)
 
 
 class SidebarItem(NamedTuple):
@@ -41,8 +47,6 @@ class SidebarItem(NamedTuple):
     mentions: int
     unread_text: str  # "99+" from COUNT_LIMIT on
     mentions_text: str
-    latest: int
-    last_read: int
     level: str  # the effective level
     current: bool
     classes: str  # " current unread ...": the item's state, for the stylesheet
@@ -52,8 +56,23 @@ def _shown(n: int) -> str:
     return f"{COUNT_LIMIT - 1}+" if n >= COUNT_LIMIT else str(n)
 
 
-def _item(r: SidebarRoom, current: str, room_path: str) -> SidebarItem:
-    is_current = r.room == current
+# A member's sidebar changes only with news, and every page they open shows it: each room's
+# item and JSON entry are worked out once per state of the room (the whole SidebarRoom is
+# the key), for every member's pages together.
+SIDEBAR_PIECES = 4096
+
+
+@functools.lru_cache(maxsize=SIDEBAR_PIECES)
+def _piece(r: SidebarRoom, is_current: bool, room_path: str) -> tuple[SidebarItem, str]:
+    """The room's item, and its entry of the nav's ``data-rooms`` as Jinja's ``tojson`` writes
+    it inside a list."""
+    entry = sidebar_entry(r)
+    if is_current:
+        entry.update(unread=0, mentions=0)
+    return _item(r, is_current, room_path), str(htmlsafe_json_dumps(entry, sort_keys=True))
+
+
+def _item(r: SidebarRoom, is_current: bool, room_path: str) -> SidebarItem:
     dm = r.visibility == "dm"
     name = (r.other or "a former member") if dm else r.room
     unread = 0 if is_current else r.unread
@@ -62,18 +81,11 @@ def _item(r: SidebarRoom, current: str, room_path: str) -> SidebarItem:
     classes = "".join(c for c, on in ((" current", is_current), (" unread", unread), (" mentioned", mentions),
                                       (" muted", level == "nothing")) if on)
     return SidebarItem(r.room, name if dm else "#" + r.room, name, room_path + r.room, r.visibility, unread,
-                       mentions, _shown(unread), _shown(mentions), r.latest, r.last_read, level, is_current, classes)
+                       mentions, _shown(unread), _shown(mentions), level, is_current, classes)
 
 
 # What room-sidebar.js clones for a room that joins the sidebar while the page is open.
-BLANK_ITEM = SidebarItem("", "#", "", "", "public", 0, 0, "0", "0", 0, 0, "mentions", False, "")
-
-
-def _entry(r: SidebarRoom, current: str) -> dict[str, Any]:
-    entry = sidebar_entry(r)
-    if r.room == current:
-        entry.update(unread=0, mentions=0)
-    return entry
+BLANK_ITEM = SidebarItem("", "#", "", "", "public", 0, 0, "0", "0", "mentions", False, "")
 
 
 def _room_path(request: web.Request) -> str:
@@ -94,8 +106,8 @@ async def room_context(request: web.Request, access: RoomAccess, messages: Seque
     member = await current_member(request)
     context: dict[str, Any] = {"sidebar_rooms": None, "sidebar_dms": None, "count_limit": COUNT_LIMIT,
                                "first_unread": None, "notify_level": None, "level_labels": LEVEL_LABELS,
-                               "last_read": 0, "sidebar_token": "", "blank_sidebar_item": BLANK_ITEM,
-                               "sidebar_state": []}
+                               "last_read": 0, "sidebar_token": "",
+                               "sidebar_json": "[]", "sidebar_rooms_html": "", "sidebar_dms_html": ""}
     if member is None:
         return context
     attention = request.app[ATTENTION]
@@ -111,15 +123,23 @@ async def room_context(request: web.Request, access: RoomAccess, messages: Seque
         else:  # in the sidebar, past the rooms it lists
             last_read = await store.read_position(member.id, access.room)
     room_path = _room_path(request)
-    items = [_item(r, access.room, room_path) for r in rooms]
+    pieces = [_piece(r, r.room == access.room, room_path) for r in rooms]
+    items = [item for item, _ in pieces]
     first_unread = None
     if last_read is not None:
         first_unread = next((m.id for m in messages if m.id > last_read and m.member_id != member.id), None)
+    listed = sorted((i for i in items if i.visibility != "dm"), key=itemgetter(0))  # by room name
+    dms = [i for i in items if i.visibility == "dm"]
+    rendered = fragments(request)
     context.update(
         # What static/room-sidebar.js starts from: the `sidebar` frame's entries (docs/protocol.md).
-        sidebar_state=[_entry(r, access.room) for r in rooms],
-        sidebar_rooms=sorted((i for i in items if i.visibility != "dm"), key=lambda i: i.room),
-        sidebar_dms=[i for i in items if i.visibility == "dm"],
+        # json.dumps writes a list as its items' own texts joined by ", ", so this is the
+        # `| tojson` of that list, byte for byte.
+        sidebar_json=Markup("[" + ", ".join([entry for _, entry in pieces]) + "]"),
+        sidebar_rooms=listed,
+        sidebar_dms=dms,
+        sidebar_rooms_html=rendered.sidebar_items(listed, menu=True),
+        sidebar_dms_html=rendered.sidebar_items(dms, menu=True),
         first_unread=first_unread,
         last_read=last_read or 0,
         notify_level=next((i.level for i in items if i.current), None),

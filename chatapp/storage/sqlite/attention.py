@@ -53,8 +53,7 @@ class AttentionMixin(SQLiteBase):
             "      ORDER BY active DESC, a.room LIMIT ?) AS s "
             "ORDER BY s.active DESC, s.room",
             (count_limit, count_limit, member_id, limit))
-        return [SidebarRoom(r[0], r[1], r[2], int(r[3]), r[4], int(r[5]), int(r[6]), int(r[7]), r[8])
-                for r in rows]
+        return list(map(SidebarRoom._make, rows))  # the columns in its order; SQLite's integers are ints
 
     async def join_sidebar(self, member_id: int, room: str, now: str) -> bool:
         rows = await self._write(

@@ -141,7 +141,9 @@ class MessagesMixin(SQLiteBase):
         rows = await self._read(
             f"SELECT {MESSAGE_COLUMNS} FROM {FROM_MESSAGES} WHERE m.room = ? ORDER BY m.id DESC LIMIT ?",
             (room, limit))
-        return [message(r) for r in reversed(rows)]
+        # Every room page's read: a row is a Message as it comes (SQLite's ids are ints
+        # already), without message()'s per-field call, a third of the cost of 50.
+        return list(map(Message._make, reversed(rows)))
 
     async def before(self, room: str, before: int, limit: int) -> tuple[list[Message], bool]:
         """Up to ``limit`` messages with id < before, oldest first, and whether more precede them."""
