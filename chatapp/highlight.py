@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from html import escape
+from html import escape, unescape
 from html.parser import HTMLParser
 from typing import NamedTuple
 
@@ -32,11 +32,22 @@ _VOID = frozenset({"br"})  # of the renderer's tags, those that have no end tag
 def match_spans(text: str, query: str) -> list[tuple[int, int]]:
     """Where ``query`` matches in ``text``: (start, end) offsets, in order, merged when
     they overlap. A combining accent after a match belongs to it."""
-    folded, origin = textnorm.fold_with_offsets(text)
     needle = textnorm.key(query)
     spans: list[tuple[int, int]] = []
     if not needle:
         return spans
+    if text.isascii():
+        # Most chat text: folding leaves ASCII alone (no FOLD key is ASCII) and lower()
+        # keeps its length, so offsets are the text's own and there are no combining marks
+        # to extend over, nor overlaps to merge. Mapping each character cost more than
+        # marking and writing out the rest of the message.
+        lowered = text.lower()
+        at = lowered.find(needle)
+        while at != -1:
+            spans.append((at, at + len(needle)))
+            at = lowered.find(needle, at + len(needle))
+        return spans
+    folded, origin = textnorm.fold_with_offsets(text)
     at = folded.find(needle)
     while at != -1:
         start, end = origin[at], origin[at + len(needle) - 1] + 1
@@ -101,6 +112,21 @@ class _Reader(HTMLParser):
             self.handle_endtag(self.pieces[self._open[-1]].tag)
 
 
+def _read(html: str) -> tuple[list[_Piece], str]:
+    """The pieces of the renderer's ``html`` and its text."""
+    inner = html[3:-4]
+    if html.startswith("<p>") and html.endswith("</p>") and inner and "<" not in inner:
+        # One paragraph of plain text, most chat messages: what the parser would make of
+        # it (it unescapes data the same way), without running the parser.
+        text = unescape(inner)
+        return [_Piece("start", "p", [], "", 0, len(text)), _Piece("text", "", [], text, 0, len(text)),
+                _Piece("end", "p", [], "", len(text), len(text))], text
+    reader = _Reader()
+    reader.feed(html)
+    reader.close()
+    return reader.pieces, "".join(reader.text)
+
+
 def _start_tag(piece: _Piece) -> str:
     attrs = "".join(f" {name}" if value is None else f' {name}="{escape(value)}"'
                     for name, value in piece.attrs)
@@ -131,10 +157,7 @@ def mark_matches(html: str, query: str, context: int = CONTEXT) -> str:
     A message whose text is longer than ``context`` characters either side of its first
     match is cut to that, with an ellipsis where text was left out.
     """
-    reader = _Reader()
-    reader.feed(html)
-    reader.close()
-    text = "".join(reader.text)
+    pieces, text = _read(html)
     spans = match_spans(text, query)
     ends = [end for _, end in spans]
     lo, hi = 0, len(text)
@@ -149,12 +172,12 @@ def mark_matches(html: str, query: str, context: int = CONTEXT) -> str:
 
     # The ellipses go on the first and last text shown that is more than the white space
     # between blocks (text directly inside <ul> or <blockquote> would sit apart).
-    worded = [i for i, p in enumerate(reader.pieces)
+    worded = [i for i, p in enumerate(pieces)
               if p.kind == "text" and shown(p) and p.text[max(lo - p.start, 0):hi - p.start].strip()]
     first_worded, last_worded = (worded[0], worded[-1]) if worded else (-1, -1)
     out: list[str] = []
     hidden = 0  # how deep inside an element with nothing shown
-    for i, piece in enumerate(reader.pieces):
+    for i, piece in enumerate(pieces):
         if hidden:
             if piece.kind == "start" and piece.tag not in _VOID:
                 hidden += 1

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from chatapp.formatting import render
-from chatapp.highlight import mark_matches
+from chatapp.highlight import _read, _Reader, mark_matches, match_spans
 from chatapp.textnorm import key
 
 from .test_formatting import PAYLOADS, Audit
@@ -110,3 +110,22 @@ def test_a_long_message_is_cut_around_the_first_match_keeping_whole_elements() -
 def test_a_long_message_without_a_match_shows_its_start() -> None:
     html = marked("nothing here " * 30, "zzz", context=20)
     assert html == "<p>nothing here nothing…</p>"
+
+
+@pytest.mark.parametrize("query", ["the", "THE", "he t", "a", "aa", "é", "東", "ǅ", "ss", "<p>", ""])
+def test_plain_ascii_text_is_matched_exactly_as_any_other_text(query: str) -> None:
+    # ASCII text takes a short way; a CJK character at the end (which folds to itself and
+    # can match nothing here) sends the same text the long way, for comparison.
+    for text in ["The theme of the other thesis", "aaaa aaa", "x" * 50, "Strasse SS", "", "<p>&amp;</p>",
+                 "Tab\tand\nnewline THE end"]:
+        assert match_spans(text, query) == match_spans(text + "東", query.replace("東", "")), (text, query)
+
+
+def test_a_plain_paragraph_is_read_exactly_as_the_html_parser_reads_it() -> None:
+    bodies = [*PAYLOADS, "plain words", "x &amp; y", "a > b", "'quoted' \"twice\"", "&#60;script&#62;", "&amp;lt;",
+              "東京 café", "~1~2~0~ the deploy"]
+    for html in [render(body) for body in bodies] + ["<p>a &amp b &notit; &#x3c;</p>", "<p></p>", "<p>x</p><p>y</p>"]:
+        reader = _Reader()
+        reader.feed(html)
+        reader.close()
+        assert _read(html) == (reader.pieces, "".join(reader.text)), html
