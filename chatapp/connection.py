@@ -21,7 +21,7 @@ from typing import NamedTuple
 from aiohttp import WSCloseCode
 
 from .models import dumps
-from .wire import Drain, SocketState, Transport, close_frame, pong_frame, silence_heartbeat, ws_frame
+from .wire import Drain, Run, SocketState, Transport, close_frame, pong_frame, silence_heartbeat, ws_frame
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ HIGH_WATER = 64 * 1024
 STALL_TIMEOUT = 30.0  # a transport that has not drained for this long: the peer is gone
 
 Item = tuple[int | None, bytes]  # (chat id, or None for any other frame; the framed bytes)
+
+
 
 _ids = itertools.count(1)
 
@@ -95,7 +97,7 @@ class SocketWriter:
 
     __slots__ = (
         "_close", "_closer", "_diverted", "_done", "_done_waiter", "_drainer", "_flusher",
-        "_live_head", "_max_queue", "_pending", "_read_done", "_read_waiter", "_room_waiter",
+        "_live_head", "_max_queue", "_pending", "_queued", "_read_done", "_read_waiter", "_room_waiter",
         "_stall_timeout", "_stream", "_transport", "_ws", "id", "last_sent_id",
     )
 
@@ -109,7 +111,9 @@ class SocketWriter:
         self._max_queue = max_queue
         self._stall_timeout = stall_timeout
         transport.set_write_buffer_limits(high=HIGH_WATER)
-        self._pending: list[Item] = []
+        # None while empty (most of the time, for an idle socket): no list kept for nothing.
+        self._pending: list[Item | Run] | None = None
+        self._queued = 0  # frames in _pending (a Run counts each of its frames)
         self._diverted = after is not None  # catching up, or closing: enqueue() takes a detour
         self._live_head = 0  # the newest chat id published while catching up
         self.last_sent_id = after or 0  # the last chat id handed to the transport
@@ -125,31 +129,35 @@ class SocketWriter:
         self._done_waiter: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
-        return f"<SocketWriter #{self.id} queued={len(self._pending)}>"
+        return f"<SocketWriter #{self.id} queued={self._queued}>"
 
     # ---- queueing: never waits ----------------------------------------------------------
 
     def send(self, frame: str | bytes, msg_id: int | None = None) -> None:
         self.enqueue((msg_id, frame if isinstance(frame, bytes) else ws_frame(frame)))
 
-    def enqueue(self, item: Item) -> None:
-        """Queue an already framed item; a broadcast shares one tuple among all members.
-        A socket whose queue is full is too slow: it is told so and disconnected."""
+    def enqueue(self, item: Item | Run) -> None:
+        """Queue an already framed item; a broadcast shares one among all members. A socket
+        whose queue would hold more than ``max_queue`` frames is too slow: it is told so
+        and disconnected."""
         if self._diverted and not self._still_queued(item):
             return
-        pending = self._pending
-        if len(pending) >= self._max_queue:
+        frames = len(item.items) if isinstance(item, Run) else 1
+        if self._queued + frames > self._max_queue:
             self._lag()
             return
-        if not pending:
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = []
             self._flusher.schedule(self)
         pending.append(item)
+        self._queued += frames
 
     def pong(self, payload: bytes) -> None:
         """Answer a ping, in order with everything else (and never after our close)."""
         self.enqueue((None, pong_frame(payload)))
 
-    def _still_queued(self, item: Item) -> bool:
+    def _still_queued(self, item: Item | Run) -> bool:
         if self._close is not None:
             return False
         msg_id = item[0]
@@ -173,17 +181,24 @@ class SocketWriter:
             if transport.get_write_buffer_size() > HIGH_WATER:
                 self._start_drainer()
                 return
-            self._pending = []
-            frames = []
+            self._pending = None
+            self._queued = 0
+            frames: list[bytes] = []
             last = self.last_sent_id
-            for msg_id, frame in pending:
+            for item in pending:
+                msg_id = item[0]
                 if msg_id is not None:
                     # Chat ids rise in publishing order, so one that does not is a copy:
                     # a live frame of a message the backfill had read too.
                     if msg_id <= last:
                         continue
+                    if isinstance(item, Run) and item.items[0][0] <= last:
+                        # A run the backfill had read in part: only its newer frames.
+                        frames.extend(frame for i, frame in item.items if i > last)
+                        last = msg_id
+                        continue
                     last = msg_id
-                frames.append(frame)
+                frames.append(item[1])
             self.last_sent_id = last
             if frames:
                 transport.write(b"".join(frames))
@@ -234,9 +249,11 @@ class SocketWriter:
             while end < n and size < HIGH_WATER and end - start < chunk_items:
                 size += len(items[end][1])
                 end += 1
-            if not self._pending:
+            if self._pending is None:
+                self._pending = []
                 self._flusher.schedule(self)
             self._pending.extend(items[start:end])
+            self._queued += end - start
             start = end
         return True
 
@@ -252,7 +269,7 @@ class SocketWriter:
     async def _wait_writable(self) -> bool:
         while self._close is None:
             if (self._transport.get_write_buffer_size() <= HIGH_WATER
-                    and len(self._pending) <= self._max_queue // 4):
+                    and self._queued <= self._max_queue // 4):
                 return True
             if not self._pending:
                 self._start_drainer()  # nothing queued: wait for the transport itself
@@ -291,7 +308,7 @@ class SocketWriter:
         or vanished. What is still queued would go unread, so it is dropped."""
         self._read_done = True
         _resolve(self._read_waiter)
-        self._pending.clear()
+        self._clear()
         if self._close is None:
             self._request_close(_CloseRequest(WSCloseCode.OK, b"", CLOSE_TIMEOUT))
         else:
@@ -307,11 +324,15 @@ class SocketWriter:
 
     def _lag(self) -> None:
         """Drop the queue and close with 1008 at once, behind whatever the transport holds."""
-        log.warning("socket #%d lagged %d frames behind; closing it", self.id, len(self._pending))
-        self._pending.clear()
+        log.warning("socket #%d lagged %d frames behind; closing it", self.id, self._queued)
+        self._clear()
         self._request_close(_CloseRequest(
             WSCloseCode.POLICY_VIOLATION, b"lagged", CLOSE_TIMEOUT,
             last_words=dumps({"type": "lagged", "resume_after": self.last_sent_id})))
+
+    def _clear(self) -> None:
+        self._pending = None
+        self._queued = 0
 
     def _request_close(self, request: _CloseRequest) -> None:
         self._close = request
@@ -323,7 +344,7 @@ class SocketWriter:
 
     def _lost(self) -> None:
         """Nothing can be written any more: the transport is closing or aiohttp closed it."""
-        self._pending.clear()
+        self._clear()
         if self._close is None:
             self._close = _GONE
         self._diverted = True
@@ -332,7 +353,7 @@ class SocketWriter:
     def _start_closer(self) -> None:
         if self._closer is not None or self._done:
             return
-        self._pending.clear()  # empty already, unless the transport is gone
+        self._clear()  # empty already, unless the transport is gone
         if self._transport.is_closing() or self._ws.closed:
             self._finish()  # no close frame can be sent: nothing to wait for
             return
@@ -382,7 +403,7 @@ class SocketWriter:
     def _finish(self) -> None:
         self._done = True
         self._diverted = True
-        self._pending.clear()
+        self._clear()
         transport = self._transport
         if transport.get_write_buffer_size() > 0:
             # Closing, but the peer has not taken what is buffered, and a transport that

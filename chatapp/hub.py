@@ -16,9 +16,9 @@ from typing import Protocol
 
 from aiohttp import WSCloseCode
 
-from .connection import Flusher, SocketWriter
+from .connection import Flusher, Item, SocketWriter
 from .models import RoomEvent, dumps
-from .wire import ws_frame
+from .wire import Run, ws_frame
 from .writer import Stored
 
 PRESENCE_DELAY = 0.2  # seconds: joins and leaves in a burst cost one presence frame
@@ -173,7 +173,10 @@ class Hub:
         data = frame if isinstance(frame, bytes) else ws_frame(frame)
         # One tuple for the whole room: a writer batch of 100 messages to 2,000 sockets
         # otherwise made 200,000 tuples (~11 MiB) that lived until the next flush.
-        item = (msg_id, data)
+        self._enqueue(members, (msg_id, data), exclude)
+
+    @staticmethod
+    def _enqueue(members: set[Client], item: Item | Run, exclude: Client | None = None) -> None:
         # enqueue() never awaits and never leaves the room, so the set cannot change under us.
         for client in members:
             if client is not exclude:
@@ -187,9 +190,20 @@ class Hub:
             self.remote.typing(client.room, client.user)
 
     def publish(self, stored: Sequence[Stored]) -> None:
-        """The writer's callback: committed messages, in id order, to their rooms."""
+        """The writer's callback: committed messages, in id order, to their rooms. A room's
+        messages of one batch reach each of its sockets as one :class:`~chatapp.wire.Run`
+        (nothing else is queued to a socket while this runs, so the order is the same)."""
+        if len(stored) == 1:
+            self.broadcast(stored[0].message.room, stored[0].text, stored[0].message.id)
+            return
+        runs: dict[str, list[tuple[int, bytes]]] = {}
+        rooms = self.rooms
         for s in stored:
-            self.broadcast(s.message.room, s.text, s.message.id)
+            room = s.message.room
+            if room in rooms:
+                runs.setdefault(room, []).append((s.message.id, ws_frame(s.text)))
+        for room, items in runs.items():
+            self._enqueue(rooms[room], items[0] if len(items) == 1 else Run.of(items))
 
     def publish_event(self, event: RoomEvent) -> None:
         """A logged change (an edit, a delete, reactions, a clear), at its place in the log:

@@ -22,12 +22,15 @@ or when a picture was taken:
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import ExifTags, Image, ImageOps
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +43,21 @@ THUMB_MIME = "image/webp"  # small, keeps transparency, shown by every current b
 THUMB_QUALITY = 80
 JPEG_QUALITY = 90  # for a JPEG that had to be turned upright
 
-# Pillow refuses images over twice this many pixels (DecompressionBombError) and only warns
-# over it; the warning is made an error here, once for the process (a ``catch_warnings``
-# per call is not thread-safe, and images are decoded in threads), so both are refused.
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+@functools.cache
+def _setup_pillow() -> None:
+    """Import Pillow and set it up, once for the process, before it decodes anything.
+
+    Not at start: Pillow costs ~2 MiB that a server nobody uploads an image to never needs.
+    It refuses images over twice ``MAX_PIXELS`` (DecompressionBombError) and only warns over
+    it; the warning is made an error here, once for the process (a ``catch_warnings`` per
+    call is not thread-safe, and images are decoded in threads), so both are refused. Two
+    threads racing here both set the same two things before either decodes anything.
+    """
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 
 class BadImage(ValueError):
@@ -84,6 +97,9 @@ def sniff(data: bytes) -> str:
 
 def process(data: bytes, mime: str) -> Processed:
     """The image to serve and its thumbnail, or BadImage. Blocking: run it in a thread."""
+    _setup_pillow()
+    from PIL import Image, ImageOps
+
     try:
         with Image.open(io.BytesIO(data), formats=[IMAGE_TYPES[mime]]) as img:
             width, height = img.size
@@ -120,6 +136,8 @@ def _size_or_zero(data: bytes, mime: str) -> tuple[int, int]:
 
 
 def _orientation(img: Image.Image) -> int:
+    from PIL import ExifTags
+
     try:
         value = img.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception:  # unreadable EXIF: shown as stored, and dropped anyway
@@ -134,6 +152,8 @@ def _jpeg(img: Image.Image, orientation: int) -> tuple[bytes, Image.Image]:
     if orientation == 1 and img.format == "JPEG":
         img.save(out, "JPEG", quality="keep", subsampling="keep", **clean)
         return out.getvalue(), img
+    from PIL import ImageOps
+
     upright = ImageOps.exif_transpose(img)
     upright.save(out, "JPEG", quality=JPEG_QUALITY, **clean)
     return out.getvalue(), upright

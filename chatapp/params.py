@@ -6,6 +6,8 @@ never exist, 400 for a number that is not one), so no handler turns bad input in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 
 from . import protocol
@@ -21,7 +23,12 @@ def room_or_404(request: web.Request) -> str:
 def int_param(request: web.Request, name: str) -> int | None:
     """An optional non-negative integer query parameter (ASCII digits); anything else is a
     400 (JSON under /api/, by the errors middleware)."""
-    raw = request.query.get(name, "")
+    return int_query(request.query, name)
+
+
+def int_query(query: Mapping[str, str], name: str) -> int | None:
+    """:func:`int_param`, from query parameters parsed already (see chatapp.ws)."""
+    raw = query.get(name, "")
     value = protocol.as_id(raw)
     if raw and value is None:
         raise web.HTTPBadRequest(text=f"{name} must be a non-negative whole number written with the digits 0-9")

@@ -1,10 +1,12 @@
 """The WebSocket wire as a socket writer sees it: server frames, built once for every
-socket that gets them, and the three small interfaces it writes through (asyncio's
-transport, aiohttp's drain and aiohttp's socket state), which tests replace with fakes."""
+socket that gets them (one, or a :class:`Run` of a room's messages), and the three small
+interfaces it writes through (asyncio's transport, aiohttp's drain and aiohttp's socket
+state), which tests replace with fakes."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
 
 
 def ws_frame(text: str) -> bytes:
@@ -17,6 +19,23 @@ def ws_frame(text: str) -> bytes:
     if n < 65536:
         return b"\x81\x7e" + n.to_bytes(2, "big") + data
     return b"\x81\x7f" + n.to_bytes(8, "big") + data
+
+
+class Run(NamedTuple):
+    """Consecutive chat frames of one room from one writer batch, queued to each socket of
+    the room as one item and written as one bytes object. Queued one by one, a batch of 100
+    messages to 10,000 idle sockets grew every queue by 100 slots before the flush (3-4 MiB
+    of the peak RSS), and cost 100 appends per socket instead of one.
+
+    Indexed like a socket writer's ``Item``: ``[0]`` is the newest chat id, ``[1]`` the bytes."""
+
+    last: int  # the newest chat id
+    data: bytes  # every frame, joined
+    items: tuple[tuple[int, bytes], ...]  # one by one, ids rising: for a socket whose backfill had some
+
+    @classmethod
+    def of(cls, items: Sequence[tuple[int, bytes]]) -> Run:
+        return cls(items[-1][0], b"".join(frame for _, frame in items), tuple(items))
 
 
 class Transport(Protocol):

@@ -11,8 +11,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
+from collections.abc import Mapping
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
+from multidict import MultiDictProxy
+from yarl import URL
 
 from . import changes, protocol
 from .accounts import MEMBER_NAMES, current_member
@@ -22,7 +26,7 @@ from .hub import Client
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
 from .models import dumps
 from .netutil import client_addr, origin_allowed
-from .params import int_param
+from .params import int_query
 from .privacy import ROOM_GONE, still_allowed, visible_room
 from .protocol import ProtocolError
 from .ratelimit import TokenBucket
@@ -55,10 +59,18 @@ def _error(code: str, client_id: str | None = None) -> str:
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
+    """The handshake's checks, the upgrade, then the socket's whole life.
+
+    This coroutine's frame, and everything it refers to, lives as long as the socket: what
+    only the handshake needs is not kept in it (the query is parsed into a copy that the
+    request does not cache, and dropped with the room check once the socket has joined),
+    and the receive loop's state is a :class:`_Receiver`, not a second coroutine, made
+    when the socket first sends something.
+    """
     settings = request.app[SETTINGS]
     hub = request.app[HUB]
     access = await visible_room(request)  # a private room is refused as if it did not exist
-    room = access.room
+    room = sys.intern(access.room)  # one string for the room's sockets, not one each
     if not origin_allowed(request, settings):
         log.warning("refused a WebSocket from origin %s", request.headers.get("Origin"))
         raise web.HTTPForbidden(text="Cross-origin WebSocket refused.")
@@ -67,11 +79,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPServiceUnavailable(text="The server is at its connection limit.")
     if settings.max_connections_per_ip and hub.per_addr[addr] >= settings.max_connections_per_ip:
         raise web.HTTPTooManyRequests(text="Too many connections from your address.")
+    query = _query(request)
     # A member's name is their account's (the query's user is ignored); a guest's is their
     # own pick, unless it is a member's (CHATAPP_ACCESS=members has no guests: see accounts.access).
     member = await current_member(request)
     try:
-        raw_user = request.query.get("user", "")
+        raw_user = query.get("user", "")
         user = protocol.clean_user(raw_user) if raw_user.strip() else protocol.DEFAULT_USER
     except ProtocolError as exc:
         if member is None:
@@ -80,8 +93,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         user = member.name
     elif request.app[MEMBER_NAMES].taken(user):
         raise web.HTTPBadRequest(text=dumps(ProtocolError("name_taken").frame()), content_type="application/json")
-    after = int_param(request, "after")
-    max_backfill = _max_backfill(request)
+    after = int_query(query, "after")
+    max_backfill = _max_backfill(query)
 
     ws = web.WebSocketResponse(
         heartbeat=settings.heartbeat or None,
@@ -112,12 +125,19 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # The room's epoch as this socket joined: if the room is deleted later, what the socket
     # still sends is refused instead of bringing the room back (see chatapp.rooms).
     epoch = request.app[WRITER].rooms.epoch(room)
+    receiver: _Receiver | None = None  # made with the first frame: many sockets only listen
     attention = request.app[ATTENTION]
     try:
-        await attention.join(client, request.query)  # sidebar=1: a member's sidebar, and their other rooms' activity
+        await attention.join(client, query)  # sidebar=1: a member's sidebar, and their other rooms' activity
+        del access, query, raw_user  # see the docstring
         if after is not None:
             await _backfill(request, client, after, max_backfill)
-        await _receive(request, ws, client, epoch)
+        async for msg in ws:
+            if receiver is None:
+                receiver = _Receiver(request.app, client, epoch)
+            chat = receiver.take(msg)
+            if chat is not None:
+                await receiver.store(chat)
     finally:
         out.reading_stopped()  # answers the peer's close, unless we sent ours first
         hub.leave(client)
@@ -128,8 +148,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-def _max_backfill(request: web.Request) -> int | None:
-    limit = int_param(request, "max_backfill")
+def _query(request: web.Request) -> MultiDictProxy[str]:
+    """The query parameters, parsed as ``request.query`` would be but not cached on the
+    request (nor on its URL), which lives as long as the socket: ~0.5 KiB a socket."""
+    return URL.build(query_string=request.rel_url.raw_query_string, encoded=True).query
+
+
+def _max_backfill(query: Mapping[str, str]) -> int | None:
+    limit = int_query(query, "max_backfill")
     if limit is not None and not 1 <= limit <= MAX_BACKFILL:
         raise web.HTTPBadRequest(text=f"max_backfill must be from 1 to {MAX_BACKFILL}")
     return limit
@@ -173,123 +199,146 @@ async def _backfill(request: web.Request, client: Client, after: int, max_backfi
             return
 
 
-def _on_stored(client: Client, slots: asyncio.Semaphore, client_id: str | None,
-               future: asyncio.Future[Stored]) -> None:
-    slots.release()
-    if future.cancelled():
-        return
-    exc = future.exception()
-    if exc is not None:
-        if not isinstance(exc, NotStored):
-            log.error("%r: storing failed", client, exc_info=exc)
-        client.out.send(_error(exc.code if isinstance(exc, NotStored) else "not_stored", client_id))
-    elif future.result().duplicate:
-        client.out.send(future.result().text)
+class _Receiver:
+    """What one socket sends, a frame at a time: flood control (its frame, message and
+    error budgets, its strikes and invalid frames in a row), parsing, and handing each
+    frame on (typing to the hub, attention, changes, chat messages to the writer).
 
+    Its state is an object rather than the locals of a receive coroutine because the
+    handler's coroutine already lives as long as the socket, and a second one (~0.45 KiB)
+    adds up over 10,000 idle sockets. Budgets are made only when needed: most sockets never
+    type, and ``msg_rate`` 0 means no limit; likewise the in-flight semaphore.
+    """
 
-def _refuse(out: SocketWriter, errors: TokenBucket | None, code: str, client_id: str | None = None,
-            detail: str | None = None) -> None:
-    """An error frame, unless this socket has had too many of them lately."""
-    if errors is None or errors.allow():
-        out.send(dumps(ProtocolError(code, detail, client_id).frame()))
+    __slots__ = ("app", "client", "epoch", "errors", "frames", "garbage", "messages", "slots",
+                 "strikes", "typing")
 
+    def __init__(self, app: web.Application, client: Client, epoch: int) -> None:
+        self.app = app
+        self.client = client
+        self.epoch = epoch
+        settings = app[SETTINGS]
+        limited = settings.msg_rate > 0
+        self.messages = TokenBucket(settings.msg_rate, settings.msg_burst) if limited else None
+        self.frames = (TokenBucket(FRAME_BUDGET * settings.msg_rate, FRAME_BUDGET * settings.msg_burst)
+                       if limited else None)
+        self.errors = TokenBucket(ERROR_RATE, ERROR_BURST) if limited else None
+        self.typing: TokenBucket | None = None
+        self.strikes = self.garbage = 0
+        self.slots: asyncio.Semaphore | None = None
 
-def _abuse(client: Client, reason: bytes) -> None:
-    log.warning("%r: %s; closing it", client, reason.decode())
-    client.out.close(WSCloseCode.POLICY_VIOLATION, reason)
+    def refuse(self, code: str, client_id: str | None = None, detail: str | None = None) -> None:
+        """An error frame, unless this socket has had too many of them lately."""
+        if self.errors is None or self.errors.allow():
+            self.client.out.send(dumps(ProtocolError(code, detail, client_id).frame()))
 
+    def _strike(self) -> None:
+        self.strikes += 1
+        if self.strikes > max(2 * self.app[SETTINGS].msg_burst, 20):
+            _abuse(self.client, b"rate limit exceeded")
 
-async def _receive(request: web.Request, ws: web.WebSocketResponse, client: Client, epoch: int) -> None:
-    settings = request.app[SETTINGS]
-    hub = request.app[HUB]
-    writer = request.app[WRITER]
-    senders = request.app[SENDERS]
-    member_names = request.app[MEMBER_NAMES]
-    out = client.out
-    limited = settings.msg_rate > 0
-    # No buckets until needed: most sockets never type, and msg_rate 0 means no limit.
-    bucket = TokenBucket(settings.msg_rate, settings.msg_burst) if limited else None
-    frames = TokenBucket(FRAME_BUDGET * settings.msg_rate, FRAME_BUDGET * settings.msg_burst) if limited else None
-    errors = TokenBucket(ERROR_RATE, ERROR_BURST) if limited else None
-    typing: TokenBucket | None = None
-    strikes_allowed = max(2 * settings.msg_burst, 20)
-    strikes = garbage = 0
-    slots = asyncio.Semaphore(IN_FLIGHT)
-
-    async for msg in ws:
+    def take(self, msg: WSMessage) -> protocol.ChatIn | None:
+        """Handle one frame from the socket; a chat message to store is handed back (storing
+        it may have to wait for a slot: see :meth:`store`)."""
+        client = self.client
+        out = client.out
         if out.closing:
-            continue  # we sent our close: read on until the peer's answer, ignore the rest
+            return None  # we sent our close: read on until the peer's answer, ignore the rest
         if msg.type == WSMsgType.PING:
             out.pong(msg.data)
-            continue
+            return None
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-            continue
-        if frames is not None and not frames.allow(1 + len(msg.data) // FRAME_BYTES_PER_TOKEN):
-            strikes += 1
-            _refuse(out, errors, "rate_limited", detail="You are sending too fast; that frame was dropped.")
-            if strikes > strikes_allowed:
-                _abuse(client, b"rate limit exceeded")
-            continue
+            return None
+        if self.frames is not None and not self.frames.allow(1 + len(msg.data) // FRAME_BYTES_PER_TOKEN):
+            self.refuse("rate_limited", detail="You are sending too fast; that frame was dropped.")
+            self._strike()
+            return None
         if msg.type == WSMsgType.BINARY:
             frame: protocol.Frame | None = None
-            _refuse(out, errors, "binary_not_supported")
+            self.refuse("binary_not_supported")
         else:
             try:
                 frame = protocol.parse(msg.data, client.user)
             except ProtocolError as exc:
                 frame = None
-                _refuse(out, errors, exc.code, exc.client_id, exc.detail)
+                self.refuse(exc.code, exc.client_id, exc.detail)
         if frame is None:
-            garbage += 1
-            if garbage > GARBAGE_ALLOWED:
+            self.garbage += 1
+            if self.garbage > GARBAGE_ALLOWED:
                 _abuse(client, b"too many invalid frames")
-            continue
-        garbage = 0
+            return None
+        self.garbage = 0
+        app = self.app
         if isinstance(frame, protocol.ChatIn) and frame.user != client.user:
             if client.member_id is not None:  # a member posts under their account's name only
                 frame = protocol.ChatIn(frame.message, client.user, frame.client_id, frame.reply_to)
-            elif member_names.taken(frame.user):
-                _refuse(out, errors, "name_taken", frame.client_id)
-                continue
+            elif app[MEMBER_NAMES].taken(frame.user):
+                self.refuse("name_taken", frame.client_id)
+                return None
         if isinstance(frame, protocol.TypingIn):
-            if typing is None:
-                typing = TokenBucket(1 / TYPING_INTERVAL, 1)
-            if typing.allow():
-                hub.typing(client)
-            continue
+            if self.typing is None:
+                self.typing = TokenBucket(1 / TYPING_INTERVAL, 1)
+            if self.typing.allow():
+                app[HUB].typing(client)
+            return None
         if isinstance(frame, protocol.ATTENTION_FRAMES):
-            request.app[ATTENTION].receive(client, frame, functools.partial(_refuse, out, errors))
-            continue
+            app[ATTENTION].receive(client, frame, self.refuse)
+            return None
         if isinstance(frame, protocol.CHANGE_FRAMES):
-            if bucket is not None and not bucket.allow():
-                strikes += 1
-                _refuse(out, errors, "rate_limited", detail="You are sending too fast; that change was not made.")
-                if strikes > strikes_allowed:
-                    _abuse(client, b"rate limit exceeded")
-                continue
-            changes.submit(request.app, client, frame, epoch, functools.partial(_refuse, out, errors))
-            continue
-        refusal = writer.rooms.refusal(client.room, epoch)
+            if self.messages is not None and not self.messages.allow():
+                self.refuse("rate_limited", detail="You are sending too fast; that change was not made.")
+                self._strike()
+                return None
+            changes.submit(app, client, frame, self.epoch, self.refuse)
+            return None
+        refusal = app[WRITER].rooms.refusal(client.room, self.epoch)
         if refusal is not None:  # said at once; the writer checks again when it commits
-            _refuse(out, errors, refusal, frame.client_id)
-            continue
-        if bucket is not None and not bucket.allow():
-            strikes += 1
-            _refuse(out, errors, "rate_limited", frame.client_id)
-            if strikes > strikes_allowed:
-                _abuse(client, b"rate limit exceeded")
-            continue
-        if not senders.allow(client.addr, 1 + len(frame.message) // CHARS_PER_TOKEN):
-            _refuse(out, errors, "rate_limited", frame.client_id,
-                   "Your address is sending too much across all its connections; that message was not sent.")
-            continue
-        strikes = 0
+            self.refuse(refusal, frame.client_id)
+            return None
+        if self.messages is not None and not self.messages.allow():
+            self.refuse("rate_limited", frame.client_id)
+            self._strike()
+            return None
+        if not app[SENDERS].allow(client.addr, 1 + len(frame.message) // CHARS_PER_TOKEN):
+            self.refuse("rate_limited", frame.client_id,
+                        "Your address is sending too much across all its connections; that message was not sent.")
+            return None
+        self.strikes = 0
+        return frame
+
+    async def store(self, frame: protocol.ChatIn) -> None:
+        """Hand a chat message to the writer, once fewer than IN_FLIGHT of this socket's are
+        waiting to be stored (until then the socket is not read)."""
+        if self.slots is None:
+            self.slots = asyncio.Semaphore(IN_FLIGHT)
+        slots = self.slots
         await slots.acquire()
+        client = self.client
         try:
-            future = writer.submit(client.room, frame.user, frame.message, frame.client_id, epoch, creator=client.addr,
-                                   member_id=client.member_id, reply_to=frame.reply_to)
+            future = self.app[WRITER].submit(client.room, frame.user, frame.message, frame.client_id, self.epoch,
+                                             creator=client.addr, member_id=client.member_id,
+                                             reply_to=frame.reply_to)
         except WriterClosed:
             slots.release()
-            _refuse(out, errors, "shutting_down", frame.client_id)
-            continue
-        future.add_done_callback(functools.partial(_on_stored, client, slots, frame.client_id))
+            self.refuse("shutting_down", frame.client_id)
+            return
+        future.add_done_callback(functools.partial(self._stored, frame.client_id))
+
+    def _stored(self, client_id: str | None, future: asyncio.Future[Stored]) -> None:
+        assert self.slots is not None
+        self.slots.release()
+        if future.cancelled():
+            return
+        exc = future.exception()
+        out = self.client.out
+        if exc is not None:
+            if not isinstance(exc, NotStored):
+                log.error("%r: storing failed", self.client, exc_info=exc)
+            out.send(_error(exc.code if isinstance(exc, NotStored) else "not_stored", client_id))
+        elif future.result().duplicate:
+            out.send(future.result().text)
+
+
+def _abuse(client: Client, reason: bytes) -> None:
+    log.warning("%r: %s; closing it", client, reason.decode())
+    client.out.close(WSCloseCode.POLICY_VIOLATION, reason)

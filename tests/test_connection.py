@@ -11,7 +11,9 @@ import pytest
 
 from chatapp.connection import HIGH_WATER, Flusher, Item, SocketWriter
 from chatapp.hub import Client, Hub
-from chatapp.wire import ws_frame
+from chatapp.models import Message
+from chatapp.wire import Run, ws_frame
+from chatapp.writer import Stored
 
 from .rawws import CLOSE, TEXT, split_frames
 
@@ -168,6 +170,57 @@ async def test_a_broadcast_item_is_shared_not_copied() -> None:
         peer.out.enqueue(item)
     await next_tick()
     assert all(peer.transport.writes == [item[1]] for peer in peers)
+
+
+def run(first: int, last: int) -> Run:
+    return Run.of([(i, ws_frame(json.dumps({"type": "chat", "id": i}))) for i in range(first, last + 1)])
+
+
+async def test_a_run_of_one_batch_is_written_as_the_one_object_every_socket_shares() -> None:
+    item = run(1, 5)
+    peers = [Peer() for _ in range(3)]
+    for peer in peers:
+        peer.out.enqueue(item)
+    await next_tick()
+    assert all(peer.transport.chat_ids == [1, 2, 3, 4, 5] for peer in peers)
+    assert all(peer.out.last_sent_id == 5 for peer in peers)
+
+
+async def test_a_run_counts_each_of_its_frames_against_the_queue_bound() -> None:
+    peer = Peer(max_queue=10)
+    peer.out.enqueue(run(1, 8))
+    peer.out.send(text("presence"))
+    peer.out.send(text("presence"))  # 10 frames queued: at the bound, not over it
+    assert not peer.out.closing
+    peer.out.enqueue(run(9, 10))
+    assert peer.out.closing  # 12 would be over it
+    await settle()
+    assert json.loads(peer.transport.frames[-2][1]) == {"type": "lagged", "resume_after": 0}
+    assert peer.transport.chat_ids == []
+
+
+async def test_a_run_the_backfill_sent_in_part_goes_out_from_its_first_new_message() -> None:
+    peer = Peer(max_queue=50, after=0)
+    assert await peer.out.backfill([chat(i) for i in range(1, 13)])
+    assert peer.out.caught_up(12)
+    peer.out.enqueue(run(10, 15))  # 10-12 are copies of what the backfill read
+    peer.out.enqueue(run(16, 17))
+    await settle()
+    assert peer.transport.chat_ids == list(range(1, 18))
+
+
+async def test_a_batch_reaches_each_room_in_order_and_once() -> None:
+    hub = Hub()
+    peers = {room: Peer(max_queue=100) for room in ("a", "b", "c")}
+    for room, peer in peers.items():
+        hub.join(Client(peer.out, room, "u", "127.0.0.1"))
+    rooms = ["a", "b", "a", "a", "c", "b", "gone"]
+    hub.publish([Stored(Message(i, room, "u", "hi", "ts", None), json.dumps({"type": "chat", "id": i}), False)
+                 for i, room in enumerate(rooms, 1)])
+    await next_tick()
+    assert peers["a"].transport.chat_ids == [1, 3, 4]
+    assert peers["b"].transport.chat_ids == [2, 6]
+    assert peers["c"].transport.chat_ids == [5]
 
 
 async def test_over_the_high_water_mark_frames_wait_in_the_queue_until_the_transport_drains() -> None:

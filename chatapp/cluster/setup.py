@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -21,7 +22,9 @@ from . import events
 from .follower import LogFollower
 from .hub import FollowedHub
 from .node import CLUSTER, NODE_KINDS, Cluster, shared_log
-from .presence import RedisPresence, node_id
+
+if TYPE_CHECKING:
+    from .presence import RedisPresence
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,12 @@ async def following(app: web.Application) -> AsyncIterator[None]:
     hub.follower = follower
     await follower.start()
     await _sync_state(app)
-    presence = None
+    presence: RedisPresence | None = None
     if settings.redis_url:
+        # Imported only here: the Redis client costs ~6 MiB that a node without Redis, and
+        # every single-machine server, never needs.
+        from .presence import RedisPresence, node_id
+
         presence = RedisPresence(hub, settings.redis_url, node_id(settings.port))
         presence.start()
         log.info("presence across nodes over Redis as node %s", presence.node)

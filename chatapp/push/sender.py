@@ -25,7 +25,6 @@ import logging
 from typing import NamedTuple
 
 import aiohttp
-from pywebpush import WebPusher
 
 from .. import __version__
 from ..bots.guard import GuardedResolver, WebhookRefused
@@ -68,6 +67,10 @@ def topic(room: str) -> str:
 
 
 def encrypt(subscription: PushSubscription, payload: bytes) -> bytes:
+    # Imported on the first push, not at start: pywebpush brings requests and urllib3
+    # (~6 MiB), which a server whose members never turn notifications on never needs.
+    from pywebpush import WebPusher
+
     pusher = WebPusher({"endpoint": subscription.endpoint,
                         "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth}})
     body: bytes = pusher.encode(payload, "aes128gcm")["body"]
