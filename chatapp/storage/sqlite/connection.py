@@ -29,6 +29,7 @@ from typing import Any, Self
 import aiosqlite
 
 from ..base import Busy, RowRejected, StorageError, TooSlow, Unavailable
+from .indexer import SearchIndexer
 from .migrate import migrate
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class SQLiteBase:
             self._lane.put_nowait(lane_conn)
         self._lane_users = 0
         self.search_budget = SEARCH_BUDGET
+        self._indexer = SearchIndexer(self._write, self._read)
 
     @classmethod
     async def open(cls, path: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 5000,
@@ -134,13 +136,16 @@ class SQLiteBase:
             lane = [_LaneConnection(await one(True)) for _ in range(LANE_CONNECTIONS)]
             for lc in lane:
                 await lc.conn.set_progress_handler(lc.over_budget, PROGRESS_STEPS)
+            storage = cls(path, write, readers, lane)
+            await storage._indexer.start()
         except BaseException:
             for conn in opened:
                 await conn.close()
             raise
-        return cls(path, write, readers, lane)
+        return storage
 
     async def close(self) -> None:
+        await self._indexer.close()
         for conn in self._all:
             try:
                 await conn.close()

@@ -50,6 +50,8 @@ class MessagesMixin(SQLiteBase):
             [value for row in rows for value in row],
         )
         stored = sorted((message(r) for r in inserted), key=lambda m: m.id)
+        if stored:
+            self._indexer.stored(stored[-1].id)
         if any(m.reply_to is not None for m in stored):
             stored = await self._with_quotes(stored)
         return stored

@@ -1,6 +1,7 @@
 """Search and export on SQLite: the slow lane's queries.
 
-The index (``migrations/0003_search.sql``) holds each message folded (accents off) and
+The index (``migrations/0003_search.sql``, filled after each commit since
+``0017``: see :mod:`.indexer`) holds each message folded (accents off) and
 the trigram tokenizer folds case, so a folded query is matched as one FTS5 string
 literal: whatever people type (quotes, ``AND``, ``NEAR(``, ``*``) is text to find, never
 query syntax. Trigram cannot match fewer than three characters, so one- and two-character
@@ -72,6 +73,10 @@ class SearchMixin(SQLiteBase):
                    f"{filters} AND f.body_norm LIKE ? ESCAPE '\\' ORDER BY m.id DESC LIMIT ?")
             args = [SHORT_QUERY_WINDOW, *params, like_pattern(folded), limit]
         async with self._slow_lane() as lane:
+            # Messages are indexed after their commit (.indexer): index what is waiting
+            # (a fraction of a second's messages, one step) so the newest are found too.
+            await self._indexer.refresh()
+            await self._indexer.catch_up()
             try:
                 rows = await self._lane_read(lane, sql, args)
             except TooSlow:

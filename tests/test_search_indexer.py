@@ -1,0 +1,84 @@
+"""The SQLite search index, filled after the commits (chatapp/storage/sqlite/indexer.py):
+in the background, by every search, on close, and for rows other connections wrote."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from chatapp.models import utc_now_iso
+from chatapp.storage import NewRow
+from chatapp.storage.sqlite import SQLiteStorage, indexer
+
+pytestmark = pytest.mark.sqlite_only(reason="the SQLite backend's own index")
+
+TIMEOUT = 10.0
+
+
+def indexed_ids(db: Path) -> list[int]:
+    conn = sqlite3.connect(db)
+    try:
+        return [r[0] for r in conn.execute("SELECT rowid FROM messages_fts ORDER BY rowid")]
+    finally:
+        conn.close()
+
+
+def rows(n: int, start: int = 0, text: str = "hello there") -> list[NewRow]:
+    return [NewRow("lobby", "ann", f"{text} {i}", utc_now_iso(), f"c{i}") for i in range(start, start + n)]
+
+
+async def test_the_background_indexes_a_full_step_at_once_and_the_rest_after_the_delay(tmp_path: Path) -> None:
+    db = tmp_path / "chat.db"
+    store = await SQLiteStorage.open(str(db))
+    try:
+        stored = await store.insert_messages(rows(indexer.STEP + 3))
+        assert indexed_ids(db) == []  # not inside the commit
+        async with asyncio.timeout(TIMEOUT):
+            while len(indexed_ids(db)) < len(stored):
+                await asyncio.sleep(0.02)
+        assert indexed_ids(db) == [m.id for m in stored]
+    finally:
+        await store.close()
+
+
+async def test_a_search_finds_what_was_just_stored_and_an_early_edit_is_indexed_once(tmp_path: Path) -> None:
+    db = tmp_path / "chat.db"
+    store = await SQLiteStorage.open(str(db))
+    try:
+        first, = await store.insert_messages(rows(1, text="zebra crossing"))
+        # Edited before its step: the edit trigger leaves it to the step, which indexes the new text.
+        await store.edit_message("lobby", first.id, "giraffe crossing", utc_now_iso(), "<p>giraffe crossing</p>")
+        assert [h.id for h in await store.search("giraffe", None, None, 10)] == [first.id]
+        assert await store.search("zebra", None, None, 10) == []
+        assert indexed_ids(db) == [first.id]
+        # Edited after its step: re-indexed at once.
+        await store.edit_message("lobby", first.id, "okapi crossing", utc_now_iso(), "<p>okapi crossing</p>")
+        assert [h.id for h in await store.search("okapi", None, None, 10)] == [first.id]
+        assert indexed_ids(db) == [first.id]
+    finally:
+        await store.close()
+
+
+async def test_close_indexes_the_rest_including_rows_another_connection_wrote(tmp_path: Path) -> None:
+    db = tmp_path / "chat.db"
+    store = await SQLiteStorage.open(str(db))
+    try:
+        stored = await store.insert_messages(rows(3))
+        conn = sqlite3.connect(db, isolation_level=None)
+        try:
+            conn.execute("INSERT INTO messages (room, user, body, ts) VALUES ('lobby', 'sh', 'from the shell', ?)",
+                         (utc_now_iso(),))
+            (shell_id,) = conn.execute("SELECT max(id) FROM messages").fetchone()
+        finally:
+            conn.close()
+    finally:
+        await store.close()
+    assert indexed_ids(db) == [*(m.id for m in stored), shell_id]
+    again = await SQLiteStorage.open(str(db))  # and a restart finds nothing left to do
+    try:
+        assert [h.id for h in await again.search("shell", None, None, 10)] == [shell_id]
+    finally:
+        await again.close()
