@@ -188,8 +188,10 @@ async def test_the_index_folds_exactly_as_the_query_side_does(
     samples = [everything, "Zoë 😀 Ǆ ǅ ǆ 東京 \u00e9\u0301", "plain ascii", "ÀÉÎÕÜ" * 800]
     for body in samples:
         mid = await post(client, body)
-        await search(client, "any")  # a search indexes what is waiting (storage/sqlite/indexer.py)
-        rows = await db_execute(settings.db, "SELECT body_norm FROM messages_fts WHERE rowid = ?", mid)
+        async with asyncio.timeout(TIMEOUT):  # indexed after the commit (storage/sqlite/indexer.py)
+            while not (rows := await db_execute(settings.db, "SELECT body_norm FROM messages_fts WHERE rowid = ?",
+                                                mid)):
+                await asyncio.sleep(0.02)
         assert next(iter(rows))[0] == textnorm.fold(body)
 
 

@@ -44,16 +44,19 @@ async def test_the_background_indexes_a_full_step_at_once_and_the_rest_after_the
         await store.close()
 
 
-async def test_a_search_finds_what_was_just_stored_and_an_early_edit_is_indexed_once(tmp_path: Path) -> None:
+async def test_a_search_finds_what_is_not_indexed_yet_and_an_early_edit_is_indexed_once(tmp_path: Path) -> None:
     db = tmp_path / "chat.db"
     store = await SQLiteStorage.open(str(db))
     try:
         first, = await store.insert_messages(rows(1, text="zebra crossing"))
         # Edited before its step: the edit trigger leaves it to the step, which indexes the new text.
         await store.edit_message("lobby", first.id, "giraffe crossing", utc_now_iso(), "<p>giraffe crossing</p>")
-        assert [h.id for h in await store.search("giraffe", None, None, 10)] == [first.id]
+        assert [h.id for h in await store.search("GIRAFFE", None, None, 10)] == [first.id]  # not indexed yet
         assert await store.search("zebra", None, None, 10) == []
-        assert indexed_ids(db) == [first.id]
+        async with asyncio.timeout(TIMEOUT):
+            while indexed_ids(db) != [first.id]:
+                await asyncio.sleep(0.02)
+        assert [h.id for h in await store.search("giraffe", None, None, 10)] == [first.id]  # from the index
         # Edited after its step: re-indexed at once.
         await store.edit_message("lobby", first.id, "okapi crossing", utc_now_iso(), "<p>okapi crossing</p>")
         assert [h.id for h in await store.search("okapi", None, None, 10)] == [first.id]
@@ -82,3 +85,24 @@ async def test_close_indexes_the_rest_including_rows_another_connection_wrote(tm
         assert [h.id for h in await again.search("shell", None, None, 10)] == [shell_id]
     finally:
         await again.close()
+
+
+async def test_thousands_stored_by_another_process_are_indexed_in_the_background(tmp_path: Path) -> None:
+    db = tmp_path / "chat.db"
+    store = await SQLiteStorage.open(str(db))
+    try:
+        many = 7 * indexer.STEP
+        conn = sqlite3.connect(db, isolation_level=None)
+        try:
+            conn.executemany("INSERT INTO messages (room, user, body, ts) VALUES ('lobby', 'imp', ?, ?)",
+                             [(f"imported {i}", utc_now_iso()) for i in range(many)])
+        finally:
+            conn.close()
+        # The search finds them unindexed, and wakes the background to index them.
+        assert len(await store.search("imported", None, None, 500)) == 500
+        async with asyncio.timeout(TIMEOUT):
+            while len(indexed_ids(db)) < many:
+                await asyncio.sleep(0.02)
+        assert len(await store.search("imported", None, None, 500)) == 500
+    finally:
+        await store.close()

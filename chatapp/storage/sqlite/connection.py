@@ -82,6 +82,10 @@ async def connect(path: str, *, synchronous: str, busy_timeout_ms: int,
     return db
 
 
+def _lower(text: str | None) -> str | None:
+    return None if text is None else text.lower()
+
+
 class _LaneConnection:
     """A slow-lane connection with the deadline its progress handler checks."""
 
@@ -136,6 +140,8 @@ class SQLiteBase:
             lane = [_LaneConnection(await one(True)) for _ in range(LANE_CONNECTIONS)]
             for lc in lane:
                 await lc.conn.set_progress_handler(lc.over_budget, PROGRESS_STEPS)
+                # Search's case-blind match on messages not indexed yet (.search, .indexer).
+                await lc.conn.create_function("chatapp_lower", 1, _lower, deterministic=True)
             storage = cls(path, write, readers, lane)
             await storage._indexer.start()
         except BaseException:

@@ -5,10 +5,11 @@ newest id each commit stored, and one step (one ``INSERT INTO search_index_steps
 atomic on its own) indexes up to :data:`STEP` messages once that many are waiting or the
 oldest has waited :data:`DELAY` seconds. A step runs on the write connection like any
 write, so it queues behind a batch and a batch behind it; at :data:`STEP` messages it
-holds the connection for about 2 ms. A search first indexes whatever is waiting (see
-:mod:`.search`), so what was sent a moment ago is found like the rest. A step is
-idempotent (it indexes the ids after the stored mark, up to its own), so a search's
-step and the background's may overlap.
+holds the connection for about 2 ms. Search reads the messages not indexed yet (after
+the mark in ``search_indexed``: normally under a second's) from the messages themselves
+(see :mod:`.search`), so what was sent a moment ago is found like the rest, and a search
+never waits for the write connection. A step is idempotent (it indexes the ids after the
+stored mark, up to its own), so steps from two processes may overlap.
 
 Opening the storage catches up on whatever a previous process (or ``chatapp import``)
 left unindexed; closing it indexes the rest.
@@ -76,8 +77,10 @@ class SearchIndexer:
     async def refresh(self) -> None:
         """Learn of messages stored by other connections too (another process, the sqlite3
         shell): what a search must find is whatever the database holds."""
-        rows = await self._read("SELECT coalesce(max(id), 0) FROM messages", ())
-        self.stored(int(rows[0][0]))
+        rows = await self._read(
+            "SELECT (SELECT upto FROM search_indexed), (SELECT coalesce(max(id), 0) FROM messages)", ())
+        self.indexed = max(self.indexed, int(rows[0][0]))  # another process may have indexed them
+        self.stored(int(rows[0][1]))
 
     async def catch_up(self) -> None:
         """Index every message stored so far, one step after another."""

@@ -60,10 +60,19 @@ class SearchMixin(SQLiteBase):
         if user is not None:
             filters += " AND m.user = ?"
             params.append(user)
+        # Messages are indexed after their commit (.indexer): those not indexed yet (a
+        # fraction of a second's, normally) are read from the messages themselves, newest
+        # first, and come before the index's matches. Nothing here waits for the write
+        # connection, which a burst keeps busy.
+        tail_sql = (f"SELECT {_COLUMNS} FROM messages AS m JOIN search_text AS s ON s.id = m.id "
+                    f"WHERE m.id > (SELECT upto FROM search_indexed){filters} AND ")
         if len(folded) >= 3:
             sql = (f"SELECT {_COLUMNS} FROM messages_fts AS f JOIN messages AS m ON m.id = f.rowid "
                    f"WHERE messages_fts MATCH ?{filters} ORDER BY f.rowid DESC LIMIT ?")
             args: list[object] = [fts_literal(folded), *params, limit]
+            # The trigram index ignores case: so does this (Python's lower(); SQLite's is ASCII-only).
+            tail_sql += "instr(chatapp_lower(s.body_norm), ?) ORDER BY m.id DESC LIMIT ?"
+            tail_args: list[object] = [*params, folded.lower(), limit]
         else:
             # CROSS JOIN keeps messages outside, so a room filter walks its (room, id) index
             # newest first and each candidate's folded text is one rowid lookup away.
@@ -72,13 +81,16 @@ class SearchMixin(SQLiteBase):
                    "WHERE m.id > (SELECT coalesce(max(id), 0) FROM messages) - ?"
                    f"{filters} AND f.body_norm LIKE ? ESCAPE '\\' ORDER BY m.id DESC LIMIT ?")
             args = [SHORT_QUERY_WINDOW, *params, like_pattern(folded), limit]
+            tail_sql += "s.body_norm LIKE ? ESCAPE '\\' ORDER BY m.id DESC LIMIT ?"
+            tail_args = [*params, like_pattern(folded), limit]
         async with self._slow_lane() as lane:
-            # Messages are indexed after their commit (.indexer): index what is waiting
-            # (a fraction of a second's messages, one step) so the newest are found too.
-            await self._indexer.refresh()
-            await self._indexer.catch_up()
+            await self._indexer.refresh()  # rows other processes stored get indexed too
             try:
-                rows = await self._lane_read(lane, sql, args)
+                # The tail first: a step that lands between the two reads moves rows from
+                # the tail into the index, where the second read finds them again (dropped
+                # below), never past both.
+                tail = await self._lane_read(lane, tail_sql, tail_args)
+                rows = tail + await self._lane_read(lane, sql, args) if len(tail) < limit else tail
             except TooSlow:
                 raise
             except StorageError as exc:
@@ -88,6 +100,13 @@ class SearchMixin(SQLiteBase):
                     raise
                 log.warning("search query rejected by FTS5: %s", exc)
                 raise QueryRefused("That search could not be run; try other words.") from None
+        seen: set[int] = set()
+        unique = []
+        for r in rows:
+            if r[0] not in seen:
+                seen.add(r[0])
+                unique.append(r)
+        rows = unique[:limit]
         return [Hit(int(r[0]), r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
 
     async def export(self, room: str) -> AsyncGenerator[list[Message], None]:
