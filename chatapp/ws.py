@@ -180,23 +180,32 @@ async def _backfill(request: web.Request, client: Client, after: int, max_backfi
     store = request.app[STORE]
     out = client.out
     last = after
-    if max_backfill is not None and await store.count_after(client.room, after, max_backfill + 1) > max_backfill:
+    head = out.live_head
+    # The first page before anything else: a client a few messages behind (every page
+    # after a restart) needs no other query. Messages and changes are both rows of it, so
+    # a page not full and no longer than max_backfill holds no more messages than that.
+    page = await store.log_after(client.room, after, BACKFILL_PAGE)
+    if (max_backfill is not None and (page[1] or len(page[0]) > max_backfill)
+            and await store.count_after(client.room, after, max_backfill + 1) > max_backfill):
         newest = await store.recent(client.room, RESET_PAGE)
         if newest and newest[0].id > after:  # else the room was cleared meanwhile: nothing to skip
             first = newest[0].id
             out.send(dumps({"type": "reset", "room": client.room,
                             "skipped_after": after, "skipped_before": first}))
             last = first - 1  # the loop below sends the newest page, then goes on as usual
+            head = out.live_head
+            page = await store.log_after(client.room, last, BACKFILL_PAGE)
     while True:
-        head = out.live_head
         # Messages and changes to them (edits, deletes, reactions, clears), in one id order.
-        logged, more = await store.log_after(client.room, last, BACKFILL_PAGE)
+        logged, more = page
         if logged:
             last = logged[-1].id
             if not await out.backfill([(x.id, ws_frame(x.frame_text())) for x in logged]):
                 return  # closing
         if not more and out.caught_up(max(last, head)):
             return
+        head = out.live_head
+        page = await store.log_after(client.room, last, BACKFILL_PAGE)
 
 
 class _Receiver:
