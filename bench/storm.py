@@ -38,11 +38,15 @@ CONNECT_TIMEOUT = 10.0  # one attempt; a hung one counts as failed and backs off
 BACK_TIMEOUT = 120.0  # from the restart until every client is back in
 DRAIN_TIMEOUT = 60.0
 # The page's constants: static/room-socket.js (FIRST_DELAY_MS, MAX_DELAY_MS, LAGGED_RETRY_MS,
+# RESTART_RETRY_MS and RESTART_ATTEMPTS,
 # backoff(): doubling, capped, x (0.75 + random() / 2)) and static/room-timeline.js (CAP,
 # sent as max_backfill by static/room-main.js).
 FIRST_DELAY = 0.5
 MAX_DELAY = 15.0
 LAGGED_RETRY = 0.1
+RESTART_RETRY = 0.4  # RESTART_RETRY_MS, for RESTART_ATTEMPTS attempts after a GOING_AWAY close
+RESTART_ATTEMPTS = 40
+GOING_AWAY = 1001
 POLICY = 1008
 MAX_BACKFILL = 500
 COUNTS = ("failed_attempts", "storm_messages", "shutting_down", "resent", "retry_echoes", "duplicates",
@@ -99,6 +103,7 @@ class Page(asyncio.Protocol):
         self.outbox: dict[str, bytes] = {}  # client_id -> frame, oldest first
         self.resent: set[str] = set()
         self.last_id = self.seq = self.attempt = 0
+        self.restarting = False  # closed with GOING_AWAY: the page's restart schedule
         self.transport: asyncio.Transport | None = None
         self.open = False
         self.ready: asyncio.Future[None] | None = None
@@ -145,11 +150,18 @@ class Page(asyncio.Protocol):
         if self.storm.finishing:
             return
         self.attempt += 1
-        delay = LAGGED_RETRY if code == POLICY and self.attempt == 1 else backoff(self.attempt)
+        if code == GOING_AWAY:
+            self.restarting = True
+        if code == POLICY and self.attempt == 1:
+            delay = LAGGED_RETRY
+        elif self.restarting and self.attempt <= RESTART_ATTEMPTS:
+            delay = RESTART_RETRY * (0.75 + _jitter.random() / 2)
+        else:
+            delay = backoff(self.attempt)
         asyncio.get_running_loop().call_later(delay, self.connect)
 
     def _opened(self, now: int) -> None:
-        self.open, self.attempt, storm = True, 0, self.storm
+        self.open, self.attempt, self.restarting, storm = True, 0, False, self.storm
         if not storm.restarting:
             storm.opened += 1
             if storm.opened == storm.clients:
