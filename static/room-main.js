@@ -56,6 +56,8 @@ function received(frame) {
 }
 
 function refused(frame) {
+  // A restart is under way: the message goes again by itself after the reconnect.
+  if (frame.error === "shutting_down" && frame.client_id && outbox.hold(frame.client_id)) return;
   const item = frame.client_id ? outbox.settle(frame.client_id) : null;
   if (item) giveBack(item.message);
   showAlert(frame.detail || "Something went wrong.");

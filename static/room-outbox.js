@@ -49,6 +49,15 @@ export class Outbox {
     return item;
   }
 
+  // The server took this one in while stopping and did not store it: it stays, shown as
+  // waiting, and goes again with the rest when the connection comes back. True if it was ours.
+  hold(clientId) {
+    const item = this.#items.find((item) => item.clientId === clientId);
+    if (!item) return false;
+    item.el.querySelector(".pending-state").textContent = stateLabel(false);
+    return true;
+  }
+
   // Everything still unconfirmed, again, on a new connection: the client_ids make a
   // message the server already stored come back as the stored one, not as a second copy.
   flush() {
