@@ -82,24 +82,29 @@ class SearchIndexer:
         self.indexed = max(self.indexed, int(rows[0][0]))  # another process may have indexed them
         self.stored(int(rows[0][1]))
 
-    async def catch_up(self) -> None:
-        """Index every message stored so far, one step after another."""
-        while self.indexed < self.newest:
-            upto = min(self.newest, self.indexed + STEP)
+    async def catch_up(self, until: int | None = None) -> None:
+        """Index every message stored so far (or up to id ``until``), one step after another."""
+        until = self.newest if until is None else until
+        while self.indexed < until:
+            upto = min(until, self.indexed + STEP)
             await self._write("INSERT INTO search_index_steps (upto) VALUES (?)", (upto,))
             self.indexed = max(self.indexed, upto)
 
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            self._wake.clear()
             if self.newest - self.indexed < STEP:
+                self._full.clear()  # it may have been set by a store during the last step
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(DELAY):
                         await self._full.wait()
-            self._wake.clear()
             self._full.clear()
             try:
-                await self.catch_up()
+                # Only what is waiting now: chasing what arrives meanwhile would, under a
+                # steady flow, step on and on with a few messages each time, and keep the
+                # write connection busy in front of the chat's commits.
+                await self.catch_up(self.newest)
             except StorageError as exc:  # a held lock, a full disk: try again later
                 log.warning("search index step failed: %s", exc)
                 await asyncio.sleep(RETRY)
