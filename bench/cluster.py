@@ -40,7 +40,7 @@ import asyncpg
 
 from chatapp.cluster.services import Postgres, Redis, free_port
 
-from .scenarios import DRAIN_TIMEOUT, NOISY, SETTLE, _percentiles, _sleep_until, _verify, _wait
+from .scenarios import DRAIN_TIMEOUT, NOISY, SETTLE, _percentiles, _sleep_until, _verify, _wait, offer_burst
 from .servers import CLK_TCK, ROOT, Server, machine_busy_seconds
 from .wsclient import Run, WSClient, close_all, connect_ws
 
@@ -220,15 +220,7 @@ async def burst(layout: Layout, *, duration: float, rooms: int = 10, per_room: i
     try:
         await asyncio.sleep(SETTLE)
         meter = _Meter(layout)
-        start = time.monotonic_ns()
-        until = start + int(duration * 1e9)
-        for c in clients:
-            c.burst_until_ns = until
-            c.send_many(window)
-        await _sleep_until(until)
-        messages = sum(c.sent for c in clients)
-        run.expect(messages * per_room)
-        delivered = await _wait(run, DRAIN_TIMEOUT)
+        start, messages, delivered = await offer_burst(clients, run, per_room, window, duration)
         figures = meter.stop()
         span = max(run.last_ns - start, 1) / 1e9
         per_msg = {k: round(v * 1000 / max(messages, 1), 3) for k, v in figures["cpu_s"].items()}

@@ -165,16 +165,7 @@ async def burst(server: Server, *, rooms: int = 10, per_room: int = 20, window: 
     try:
         await asyncio.sleep(SETTLE)
         meter = Meter(server)
-        start = time.monotonic_ns()
-        until = start + int(duration * 1e9)
-        for c in clients:
-            c.burst_until_ns = until
-            c.send_many(window)
-        await _sleep_until(until)
-        # No client sends after ``until``, so what it sent is final: expect exactly that.
-        messages = sum(c.sent for c in clients)
-        run.expect(messages * per_room)
-        delivered_all = await _wait(run, DRAIN_TIMEOUT)
+        start, messages, delivered_all = await offer_burst(clients, run, per_room, window, duration)
         cpu = meter.stop()
         span = max(run.last_ns - start, 1) / 1e9
         metrics = {"messages": messages, "deliveries": run.delivered,
@@ -184,6 +175,23 @@ async def burst(server: Server, *, rooms: int = 10, per_room: int = 20, window: 
         return Outcome(metrics, _verify(clients, run), _sent_rows(clients))
     finally:
         await close_all(clients)
+
+
+async def offer_burst(clients: list[WSClient], run: Run, per_room: int, window: int, duration: float,
+                      drain_timeout: float = DRAIN_TIMEOUT) -> tuple[int, int, bool]:
+    """Every client keeps ``window`` of its own messages unanswered for ``duration`` seconds,
+    then every delivery is awaited: (when it began, in monotonic ns; messages sent; whether
+    every delivery arrived)."""
+    start = time.monotonic_ns()
+    until = start + int(duration * 1e9)
+    for c in clients:
+        c.burst_until_ns = until
+        c.send_many(window)
+    await _sleep_until(until)
+    # No client sends after ``until``, so what it sent is final: expect exactly that.
+    messages = sum(c.sent for c in clients)
+    run.expect(messages * per_room)
+    return start, messages, await _wait(run, drain_timeout)
 
 
 async def idle(server: Server, *, connections: int = 2000, broadcasts: int = 100) -> Outcome:

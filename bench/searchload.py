@@ -33,7 +33,7 @@ from typing import Any
 from chatapp.formatting import render
 from chatapp.storage import NewRow, open_storage
 
-from .scenarios import SETTLE, Meter, Outcome, _percentiles, _sent_rows, _sleep_until, _specs, _verify, _wait
+from .scenarios import SETTLE, Meter, Outcome, _percentiles, _sent_rows, _sleep_until, _specs, _verify, offer_burst
 from .servers import Server
 from .wsclient import Run, close_all, connect_many
 
@@ -250,15 +250,7 @@ async def search(server: Server, *, quick: bool) -> Outcome:
         await asyncio.sleep(SETTLE)
         proc, out = await _searches(server, duration)
         meter = Meter(server)
-        start = time.monotonic_ns()
-        until = start + int(duration * 1e9)
-        for c in clients:
-            c.burst_until_ns = until
-            c.send_many(window)
-        await _sleep_until(until)
-        messages = sum(c.sent for c in clients)
-        run.expect(messages * per_room)
-        delivered_all = await _wait(run, 60.0)
+        start, messages, delivered_all = await offer_burst(clients, run, per_room, window, duration, 60.0)
         during = await _collect(proc, out)
         cpu = meter.stop()
         span = max(run.last_ns - start, 1) / 1e9
