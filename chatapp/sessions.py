@@ -20,12 +20,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import secrets
 import stat
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -34,12 +37,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp_session import AbstractStorage, Session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 
 from .keys import SETTINGS, STORE
 from .models import iso_utc
 from .settings import Settings
-from .storage import SessionRecord
+from .storage import Member, SessionRecord
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,8 @@ COOKIE_NAME = "chatapp_admin"  # the name it has always had: renaming it would l
 SESSION_IDLE = dt.timedelta(days=7)  # unused this long, a session ends
 SESSION_LIFETIME = dt.timedelta(days=30)  # however busy, log in again after this
 TOUCH_EVERY = dt.timedelta(minutes=5)  # a session in use is written at most this often
+COOKIE_MAX_AGE = int(SESSION_IDLE.total_seconds())  # the browser keeps it, and we accept it, this long
+OPENED_COOKIES = 1024  # decrypted cookies remembered (see CookieStorage.load_session)
 
 
 class Principal(NamedTuple):
@@ -81,16 +86,21 @@ class CookieStorage(AbstractStorage):
     """
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(cookie_name=COOKIE_NAME, max_age=int(SESSION_IDLE.total_seconds()),
+        super().__init__(cookie_name=COOKIE_NAME, max_age=COOKIE_MAX_AGE,
                          httponly=True, samesite="Strict")
         self._settings = settings
+        self._fernet: Fernet | None = None
         self._plain: EncryptedCookieStorage | None = None
         self._secure: EncryptedCookieStorage | None = None
+        # Cookie -> (when it was made, its decrypted JSON), for cookies seen lately.
+        self._opened: collections.OrderedDict[str, tuple[int, str]] = collections.OrderedDict()
 
     def configure(self, fernet: Fernet) -> None:
+        self._fernet = fernet
+
         def make(secure: bool) -> EncryptedCookieStorage:
             return EncryptedCookieStorage(
-                fernet, cookie_name=COOKIE_NAME, max_age=int(SESSION_IDLE.total_seconds()), path="/",
+                fernet, cookie_name=COOKIE_NAME, max_age=COOKIE_MAX_AGE, path="/",
                 secure=secure or None, httponly=True, samesite="Strict",
             )
         self._plain, self._secure = make(False), make(True)
@@ -106,7 +116,27 @@ class CookieStorage(AbstractStorage):
         return request.secure or s.secure_cookies or s.public_origin.startswith("https://")
 
     async def load_session(self, request: web.Request) -> Session:
-        return await self._inner(False).load_session(request)
+        """What EncryptedCookieStorage loads, decrypting a cookie only the first time it is
+        seen: a browser sends the same one with every request until it changes, and checking
+        and decrypting it was ~2 % of a member's room page. A remembered one still expires
+        exactly as the library would refuse it (``max_age`` after it was made)."""
+        token = request.cookies.get(COOKIE_NAME)
+        if token is None or self._fernet is None:
+            return await self._inner(False).load_session(request)
+        opened = self._opened.get(token)
+        if opened is not None and opened[0] + COOKIE_MAX_AGE >= int(time.time()):
+            self._opened.move_to_end(token)
+        else:
+            try:
+                text = self._fernet.decrypt(token.encode("utf-8"), ttl=COOKIE_MAX_AGE).decode("utf-8")
+                opened = (self._fernet.extract_timestamp(token.encode("utf-8")), text)
+            except (InvalidToken, UnicodeError):
+                self._opened.pop(token, None)
+                return await self._inner(False).load_session(request)  # it logs, and starts afresh
+            self._opened[token] = opened
+            if len(self._opened) > OPENED_COOKIES:
+                self._opened.popitem(last=False)
+        return Session(None, data=json.loads(opened[1]), new=False, max_age=COOKIE_MAX_AGE)
 
     async def save_session(self, request: web.Request, response: web.StreamResponse,
                            session: Session) -> None:
@@ -186,6 +216,7 @@ async def _load_key(app: web.Application) -> None:
 _COOKIE = web.RequestKey("session_cookie", Session)
 _LOADED = web.RequestKey("session_cookie_loaded", dict)
 _RECORD: web.RequestKey[SessionRecord | None] = web.RequestKey("session_record")
+_MEMBER_ROW: web.RequestKey[Member | None] = web.RequestKey("session_member_row")
 
 
 async def cookie(request: web.Request) -> Session:
@@ -264,14 +295,16 @@ async def current(request: web.Request) -> SessionRecord | None:
         return None  # no cookie, no session: nothing to load, nothing kept on the request
     session = await cookie(request)
     sid = session.get("sid")
-    record = None
+    record = member = None
     if isinstance(sid, str) and sid:
         sessions, store = request.config_dict[SESSIONS], request.config_dict[STORE]
         now = sessions.clock()
-        record = await store.live_session(id_hash(sid), iso_utc(now))
-        if record is None:
+        found = await store.live_session_member(id_hash(sid), iso_utc(now))
+        if found is None:
             del session["sid"]  # ended or expired: stop asking the database about it
-        elif now - _instant(record.last_seen_at) >= TOUCH_EVERY:
+        else:
+            record, member = found
+        if record is not None and now - _instant(record.last_seen_at) >= TOUCH_EVERY:
             expires = min(_instant(record.created_at) + SESSION_LIFETIME, now + SESSION_IDLE)
             await store.touch_session(id_hash(sid), iso_utc(now), iso_utc(expires))
             record = record._replace(last_seen_at=iso_utc(now), expires_at=iso_utc(expires))
@@ -279,7 +312,17 @@ async def current(request: web.Request) -> SessionRecord | None:
             # "created", which it also expires by) starting afresh.
             session["seen"] = record.last_seen_at
     request[_RECORD] = record
+    request[_MEMBER_ROW] = member
     return record
+
+
+async def member_row(request: web.Request) -> Member | None:
+    """The member this request's live session belongs to (kind ``member``), as read with
+    the session: one query, not two. None without a session, for another kind, or for a
+    session started by this request. Whether the member may come in (their status, the
+    cookie's session version) is :mod:`chatapp.accounts`' to decide."""
+    await current(request)
+    return request.get(_MEMBER_ROW)
 
 
 async def start(request: web.Request, who: Principal) -> SessionRecord:
@@ -300,6 +343,7 @@ async def start(request: web.Request, who: Principal) -> SessionRecord:
     session["sid"] = sid
     record = SessionRecord(who.kind, who.subject, iso_utc(now), iso_utc(now), iso_utc(expires))
     request[_RECORD] = record
+    request[_MEMBER_ROW] = None
     return record
 
 
@@ -310,12 +354,12 @@ async def end(request: web.Request) -> None:
     if isinstance(sid, str) and sid:
         await request.config_dict[STORE].delete_session(id_hash(sid))
     session.invalidate()
-    request[_RECORD] = None
+    request[_RECORD] = request[_MEMBER_ROW] = None
 
 
 async def end_all(request: web.Request, who: Principal) -> int:
     """Log ``who`` out everywhere, this browser included; how many sessions ended."""
     ended = await request.config_dict[STORE].delete_sessions_of(who.kind, who.subject)
     (await cookie(request)).invalidate()
-    request[_RECORD] = None
+    request[_RECORD] = request[_MEMBER_ROW] = None
     return ended

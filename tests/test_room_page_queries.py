@@ -80,6 +80,8 @@ async def test_a_member_in_50_rooms_gets_a_formatted_room_page_with_one_sidebar_
     assert len(sidebar) == 1, sidebar
     # Nothing is asked per room or per message: 50 rooms cost what two do.
     assert len(busy) == len(small), (busy, small)
+    # The session with its member, the messages, the sidebar: three statements in all.
+    assert len(busy) == 3 and "FROM sessions AS s LEFT JOIN members" in busy[0], busy
 
 
 async def test_a_kept_message_shows_its_edit_its_reactions_and_its_quote_going_away(

@@ -50,7 +50,9 @@ async def current_member(request: web.Request) -> Member | None:
     member = None
     record = await sessions.current(request)
     if record is not None and record.kind == KIND and record.subject.isdigit():
-        found = await request.config_dict[STORE].member(int(record.subject))
+        found = await sessions.member_row(request)  # read with the session: one query
+        if found is None or found.id != int(record.subject):
+            found = await request.config_dict[STORE].member(int(record.subject))
         version = (await sessions.cookie(request)).get("sv")
         if found is not None and found.status == "active" and version == found.session_version:
             member = found

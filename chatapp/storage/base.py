@@ -204,6 +204,11 @@ class Storage(Protocol):
     async def live_session(self, id_hash: str, now: str) -> SessionRecord | None:
         """The session if it exists and has not expired at ``now``; one indexed read."""
         ...
+    async def live_session_member(self, id_hash: str, now: str) -> tuple[SessionRecord, Member | None] | None:
+        """:meth:`live_session`, with the member it belongs to if it is a member's (kind
+        ``member``, subject the member's id in digits) and that member exists: one read,
+        where a member's every page would cost two."""
+        ...
     async def touch_session(self, id_hash: str, now: str, expires_at: str) -> None:
         """Record a use of the session and move its expiry."""
         ...

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from ..base import SessionRecord
+from ..base import Member, SessionRecord
 from .connection import SQLiteBase
+from .members import _MEMBER_COLUMNS, _member
+
+_SESSION_COLUMNS = "s.kind, s.subject, s.created_at, s.last_seen_at, s.expires_at"
+_M_COLUMNS = ", ".join("m." + c for c in _MEMBER_COLUMNS.split(", "))
 
 
 class SessionsMixin(SQLiteBase):
@@ -21,6 +25,20 @@ class SessionsMixin(SQLiteBase):
             "WHERE id_hash = ? AND expires_at > ?",
             (id_hash, now))
         return SessionRecord(*rows[0]) if rows else None
+
+    async def live_session_member(self, id_hash: str, now: str) -> tuple[SessionRecord, Member | None] | None:
+        # Two primary-key lookups in one read. A member session's subject is the member's id
+        # in digits; comparing it with the INTEGER id converts it, so anything else (the
+        # operator's "") matches no member.
+        rows = await self._read(
+            f"SELECT {_SESSION_COLUMNS}, {_M_COLUMNS} FROM sessions AS s LEFT JOIN members AS m "
+            "ON s.kind = 'member' AND s.subject <> '' AND s.subject NOT GLOB '*[^0-9]*' AND m.id = s.subject "
+            "WHERE s.id_hash = ? AND s.expires_at > ?",
+            (id_hash, now))
+        if not rows:
+            return None
+        row = rows[0]
+        return SessionRecord(*row[:5]), (_member(row[5:]) if row[5] is not None else None)
 
     async def touch_session(self, id_hash: str, now: str, expires_at: str) -> None:
         await self._write("UPDATE sessions SET last_seen_at = ?, expires_at = ? WHERE id_hash = ?",
