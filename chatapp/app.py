@@ -19,6 +19,7 @@ from .admin import setup_admin
 from .attention import setup_attention, watched_publish
 from .bots import observed_publish, setup_bots
 from .cluster.setup import make_hub, setup_cluster
+from .fragments import setup_fragments
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
 from .middlewares import errors, known_host, security_headers
 from .privacy import setup_privacy
@@ -102,4 +103,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     env.globals["asset"] = asset_urls(app)
     env.globals["viewer"] = viewer  # the member looking at the page, or None
     env.globals["url"] = named_urls(app, admin)  # names from both routers, in either app's pages
+    setup_fragments(app)  # the room page's kept pieces, made at start-up from these templates
     return app

@@ -50,8 +50,7 @@ async def enter_room(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(url.with_query(user=user) if user else url)
 
 
-@aiohttp_jinja2.template("room.html")
-async def room_page(request: web.Request) -> dict[str, object]:
+async def room_page(request: web.Request) -> web.StreamResponse:
     room = room_or_404(request)
     if room != request.match_info["room"]:
         location = request.app.router["room"].url_for(room=room).with_query(request.query)
@@ -71,7 +70,6 @@ async def room_page(request: web.Request) -> dict[str, object]:
         messages = messages[-size:] if has_older else messages
     context: dict[str, object] = {
         "room": room,
-        "messages": messages,
         "highlight": highlight,
         "has_older": has_older,
         "locked": request.app[WRITER].rooms.is_locked(room),
@@ -82,13 +80,13 @@ async def room_page(request: web.Request) -> dict[str, object]:
         **await push_context(request),  # the notifications control's token (members only)
         **await attention_context(request, access, messages),  # the sidebar and the "new messages" divider
     }
-    # The messages and the page's <template>s, each rendered once and kept (chatapp/fragments.py).
+    # The messages and the page's <template>s, each rendered once and kept, and the page put
+    # together from them (chatapp/fragments.py). The messages are not in the context: the
+    # template needs only their markup, and a kept page is keyed by its whole context.
     member = await current_member(request)
     first_unread = context["first_unread"]
     pieces = fragments(request)
     context["messages_html"] = pieces.messages(messages, highlight, member.id if member is not None else None,
                                                first_unread if isinstance(first_unread, int) else None)
     context["room_templates_html"] = pieces.room_templates(member is not None, BLANK_ITEM, LEVEL_CHOICES)
-    # The same URLs as the global url(), remembered (building one is ~3 us; the page asks for ~15).
-    context["url"] = pieces.url
-    return context
+    return pieces.page(request, "room.html", context)
