@@ -13,6 +13,7 @@ import functools
 import logging
 import sys
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from multidict import MultiDictProxy
@@ -24,10 +25,11 @@ from .attention import ATTENTION
 from .connection import CLOSE_TIMEOUT, STALL_TIMEOUT, SocketWriter
 from .hub import Client
 from .keys import HUB, SENDERS, SETTINGS, STORE, WRITER
+from .middlewares import error_page
 from .models import dumps
 from .netutil import client_addr, origin_allowed
 from .params import int_query
-from .privacy import ROOM_GONE, still_allowed, visible_room
+from .privacy import ROOM_GONE, RoomAccess, still_allowed, visible_room
 from .protocol import ProtocolError
 from .ratelimit import TokenBucket
 from .wire import ws_frame
@@ -52,24 +54,113 @@ FRAME_BYTES_PER_TOKEN = 4096
 ERROR_RATE, ERROR_BURST = 5.0, 20
 GARBAGE_ALLOWED = 50  # invalid frames in a row before the socket is closed (1008)
 CHARS_PER_TOKEN = 1000  # per-address volume: a message costs one more per 1,000 characters
+_CLOSED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})  # what ends ``async for``
 
 
 def _error(code: str, client_id: str | None = None) -> str:
     return dumps(ProtocolError(code, client_id=client_id).frame())
 
 
+class _Admitted(NamedTuple):
+    """What the handshake's checks found: who is joining which room, and how to resume."""
+
+    room: str
+    user: str
+    addr: str
+    member_id: int | None
+    after: int | None
+    max_backfill: int | None
+    access: RoomAccess
+    query: MultiDictProxy[str]
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     """The handshake's checks, the upgrade, then the socket's whole life.
 
     This coroutine's frame, and everything it refers to, lives as long as the socket: what
-    only the handshake needs is not kept in it (the query is parsed into a copy that the
-    request does not cache, and dropped with the room check once the socket has joined),
-    and the receive loop's state is a :class:`_Receiver`, not a second coroutine, made
-    when the socket first sends something.
+    only the handshake needs is not kept in it (the checks are :func:`_admit`'s, the query
+    is parsed into a copy that the request does not cache, and both are dropped once the
+    socket has joined), and the receive loop's state is a :class:`_Receiver`, not a second
+    coroutine, made when the socket first sends something. For the same reason no
+    middleware frame wraps it (see :func:`chatapp.middlewares.errors`): a refused handshake
+    or an error gets the errors middleware's answer from here.
     """
+    try:
+        admitted = await _admit(request)
+        settings = request.app[SETTINGS]
+        ws = web.WebSocketResponse(
+            heartbeat=settings.heartbeat or None,
+            max_msg_size=MAX_FRAME,
+            compress=False,  # permessage-deflate costs CPU per client and opens compression attacks
+            # We answer close frames and pings ourselves, through the socket's writer: after a
+            # server-initiated close (see SocketWriter._close_ws) aiohttp would otherwise send a
+            # second close frame, which Chromium treats as a protocol error (close code 1006
+            # instead of ours), and a pong written behind the writer's back could follow it.
+            autoclose=False,
+            autoping=False,
+        )
+        try:
+            # Not can_prepare() first: it makes the whole handshake (the accept key's SHA-1
+            # included) that prepare() makes again, and refuses exactly what prepare() raises for.
+            await ws.prepare(request)
+        except web.HTTPException:
+            raise web.HTTPBadRequest(text="This URL only speaks WebSocket.") from None
+        transport = request.transport
+        if transport is None:
+            return ws  # the peer left during the handshake
+
+        hub = request.app[HUB]
+        # A peer that takes nothing for a heartbeat interval is as good as one that missed a pong.
+        out = SocketWriter(transport, request.writer, ws, hub.flusher, settings.send_queue,
+                           after=admitted.after, stall_timeout=settings.heartbeat or STALL_TIMEOUT)
+        client = Client(out, admitted.room, admitted.user, admitted.addr, admitted.member_id)
+        log.debug("%r connected (after=%s)", client, admitted.after)
+        hub.join(client)
+        if not still_allowed(request.app, admitted.access):  # lost access while the handshake ran
+            out.close(ROOM_GONE, b"removed from room")
+        # The room's epoch as this socket joined: if the room is deleted later, what the socket
+        # still sends is refused instead of bringing the room back (see chatapp.rooms).
+        epoch = request.app[WRITER].rooms.epoch(client.room)
+        receiver: _Receiver | None = None  # made with the first frame: many sockets only listen
+        attention = request.app[ATTENTION]
+        try:
+            # sidebar=1: a member's sidebar, and their other rooms' activity
+            await attention.join(client, admitted.query)
+            after, max_backfill = admitted.after, admitted.max_backfill
+            del admitted  # see the docstring
+            if after is not None:
+                await _backfill(request, client, after, max_backfill)
+            # Not ``async for``: its __anext__ would be one more coroutine held by every socket.
+            while True:
+                msg = await ws.receive()
+                if msg.type in _CLOSED:
+                    break
+                if receiver is None:
+                    receiver = _Receiver(request.app, client, epoch)
+                chat = receiver.take(msg)
+                if chat is not None:
+                    await receiver.store(chat)
+        finally:
+            out.reading_stopped()  # answers the peer's close, unless we sent ours first
+            hub.leave(client)
+            attention.leave(client)
+            if not await out.wait_closed(CLOSE_TIMEOUT + 1):
+                out.abort()
+            log.debug("%r disconnected", client)
+        return ws
+    except Exception as exc:  # as the errors middleware answers every other route
+        page = error_page(request, exc)
+        if page is None:
+            raise
+        return page
+
+
+async def _admit(request: web.Request) -> _Admitted:
+    """The handshake's checks, in order: the room (a private room is refused as if it did
+    not exist), the origin, the connection limits, the name and the resume parameters."""
     settings = request.app[SETTINGS]
     hub = request.app[HUB]
-    access = await visible_room(request)  # a private room is refused as if it did not exist
+    access = await visible_room(request)
     room = sys.intern(access.room)  # one string for the room's sockets, not one each
     if not origin_allowed(request, settings):
         log.warning("refused a WebSocket from origin %s", request.headers.get("Origin"))
@@ -94,58 +185,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     elif request.app[MEMBER_NAMES].taken(user):
         raise web.HTTPBadRequest(text=dumps(ProtocolError("name_taken").frame()), content_type="application/json")
     after = int_query(query, "after")
-    max_backfill = _max_backfill(query)
-
-    ws = web.WebSocketResponse(
-        heartbeat=settings.heartbeat or None,
-        max_msg_size=MAX_FRAME,
-        compress=False,  # permessage-deflate costs CPU per client and opens compression attacks
-        # We answer close frames and pings ourselves, through the socket's writer: after a
-        # server-initiated close (see SocketWriter._close_ws) aiohttp would otherwise send a
-        # second close frame, which Chromium treats as a protocol error (close code 1006
-        # instead of ours), and a pong written behind the writer's back could follow it.
-        autoclose=False,
-        autoping=False,
-    )
-    if not ws.can_prepare(request).ok:
-        raise web.HTTPBadRequest(text="This URL only speaks WebSocket.")
-    await ws.prepare(request)
-    transport = request.transport
-    if transport is None:
-        return ws  # the peer left during the handshake
-
-    # A peer that takes nothing for a heartbeat interval is as good as one that missed a pong.
-    out = SocketWriter(transport, request.writer, ws, hub.flusher, settings.send_queue,
-                       after=after, stall_timeout=settings.heartbeat or STALL_TIMEOUT)
-    client = Client(out, room, user, addr, member.id if member is not None else None)
-    log.debug("%r connected (after=%s)", client, after)
-    hub.join(client)
-    if not still_allowed(request.app, access):  # lost access while the handshake ran
-        out.close(ROOM_GONE, b"removed from room")
-    # The room's epoch as this socket joined: if the room is deleted later, what the socket
-    # still sends is refused instead of bringing the room back (see chatapp.rooms).
-    epoch = request.app[WRITER].rooms.epoch(room)
-    receiver: _Receiver | None = None  # made with the first frame: many sockets only listen
-    attention = request.app[ATTENTION]
-    try:
-        await attention.join(client, query)  # sidebar=1: a member's sidebar, and their other rooms' activity
-        del access, query, raw_user  # see the docstring
-        if after is not None:
-            await _backfill(request, client, after, max_backfill)
-        async for msg in ws:
-            if receiver is None:
-                receiver = _Receiver(request.app, client, epoch)
-            chat = receiver.take(msg)
-            if chat is not None:
-                await receiver.store(chat)
-    finally:
-        out.reading_stopped()  # answers the peer's close, unless we sent ours first
-        hub.leave(client)
-        attention.leave(client)
-        if not await out.wait_closed(CLOSE_TIMEOUT + 1):
-            out.abort()
-        log.debug("%r disconnected", client)
-    return ws
+    return _Admitted(room, user, addr, member.id if member is not None else None, after, _max_backfill(query),
+                     access, query)
 
 
 def _query(request: web.Request) -> MultiDictProxy[str]:
