@@ -7,7 +7,7 @@
 - :mod:`.payload`: what a push says (title, plain-text excerpt, link to the message);
 - :mod:`.subscriptions`: what a browser may subscribe with (the endpoint is a URL the server
   will call: request forgery is checked here and at each delivery);
-- :mod:`.vapid`: the server's key pair, kept beside the database;
+- :mod:`.vapid`: the server's key pair, kept beside the database, loaded when first needed;
 - :mod:`.api`: ``/api/push/...`` and the service worker at ``/sw.js``.
 
 The page's side is static/room-notifications.js (the permission flow, and notifications
@@ -25,17 +25,16 @@ from ..keys import HUB, NOTIFY, SETTINGS, STORE
 from . import api, vapid
 from .notifier import PUSH_NOTIFIER, PushNotifier
 from .sender import PushSender
-from .vapid import VAPID_KEYS
+from .vapid import VAPID_KEYS, LazyVapidKeys
 
 page_context = api.page_context
 
 
 async def _sending(app: web.Application) -> AsyncIterator[None]:
-    """The cleanup context: the keys, the HTTP client and the notifier's task."""
+    """The cleanup context: the HTTP client and the notifier's task (the keys are loaded
+    by whichever needs them first: see :class:`.vapid.LazyVapidKeys`)."""
     settings, notifier = app[SETTINGS], app[PUSH_NOTIFIER]
-    keys = await vapid.load(settings)
-    app[VAPID_KEYS] = keys
-    sender = PushSender(app[STORE], keys, settings.push_allow_private)
+    sender = PushSender(app[STORE], app[VAPID_KEYS], settings.push_allow_private)
     await sender.start()
     notifier.store, notifier.sender = app[STORE], sender
     task = asyncio.create_task(notifier.run(), name="chatapp-push")
@@ -53,6 +52,7 @@ def setup_push(app: web.Application) -> None:
     settings = app[SETTINGS]
     if settings.vapid_private_key:
         vapid.key_from_setting(settings.vapid_private_key)
+    app[VAPID_KEYS] = LazyVapidKeys(settings)
     notifier = PushNotifier(app, app[HUB])
     app[PUSH_NOTIFIER] = notifier
     app[NOTIFY] = notifier

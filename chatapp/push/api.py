@@ -62,7 +62,8 @@ async def page_context(request: web.Request) -> dict[str, str]:
 async def vapid_key(request: web.Request) -> web.Response:
     csrf.check_origin(request)
     await _member(request)
-    return web.json_response({"key": request.config_dict[VAPID_KEYS].public_key}, dumps=dumps,
+    keys = await request.config_dict[VAPID_KEYS].get()  # made now, the first time a member asks
+    return web.json_response({"key": keys.public_key}, dumps=dumps,
                              headers={"Cache-Control": "no-store"})
 
 

@@ -32,7 +32,7 @@ from ..models import utc_now_iso
 from ..storage import Storage, StorageError
 from ..storage.base import PushSubscription
 from .subscriptions import endpoint_problem
-from .vapid import VapidKeys
+from .vapid import LazyVapidKeys
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def encrypt(subscription: PushSubscription, payload: bytes) -> bytes:
 
 
 class PushSender:
-    def __init__(self, store: Storage, keys: VapidKeys, allow_private: bool) -> None:
+    def __init__(self, store: Storage, keys: LazyVapidKeys, allow_private: bool) -> None:
         self.store = store
         self.keys = keys
         self.allow_private = allow_private
@@ -139,10 +139,13 @@ class PushSender:
         if problem is not None:  # stored under an older, looser setting
             return Outcome(None, problem)
         assert self.session is not None
+        # Outside the try: a key that cannot be loaded (a damaged key file) is the server's
+        # problem, logged by _deliver, never counted against the subscription.
+        keys = await self.keys.get()
         try:
             body = await asyncio.to_thread(encrypt, sub, push.payload)
             headers = {
-                "Authorization": self.keys.authorization(sub.endpoint),
+                "Authorization": keys.authorization(sub.endpoint),
                 "Content-Encoding": "aes128gcm",
                 "Content-Type": "application/octet-stream",
                 "TTL": str(TTL),

@@ -20,7 +20,6 @@ import binascii
 import ipaddress
 from typing import Any, NamedTuple
 
-from cryptography.hazmat.primitives.asymmetric import ec
 from yarl import URL
 
 from ..bots.guard import address_problem
@@ -83,6 +82,9 @@ def parse(data: Any, allow_private: bool) -> Subscription:
     p256dh, auth = keys.get("p256dh"), keys.get("auth")
     if not isinstance(p256dh, str) or not isinstance(auth, str) or len(p256dh) > MAX_KEY or len(auth) > MAX_KEY:
         raise BadSubscription("The subscription's keys must be p256dh and auth, in url-safe base64.")
+    # Imported here, not at start: a server whose members never subscribe never needs it (see .vapid).
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         point, secret = _unb64url(p256dh), _unb64url(auth)
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)

@@ -7,6 +7,11 @@ The private key is the ``vapid_private_key`` setting or ``<db>.vapid`` beside th
 subscription (push services refuse the new signature), which the page notices and mends
 by subscribing again (static/room-notifications.js). Signing is py_vapid's (pywebpush's
 own helper); a signed header is kept for an hour per push service, not made per message.
+
+The key is loaded (or made) when it is first needed, by :class:`LazyVapidKeys`: a member
+turning notifications on, or the first push. Until then neither py_vapid nor the
+asymmetric half of ``cryptography`` is imported: ~1-2.5 MiB a server whose members never
+use Web Push does without (tests/test_startup_imports.py keeps it so).
 """
 
 from __future__ import annotations
@@ -19,15 +24,15 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from py_vapid import Vapid02
 from yarl import URL
 
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,9 @@ def _unb64url(text: str) -> bytes:
 def parse_private_key(text: str) -> ec.EllipticCurvePrivateKey:
     """A P-256 private key from PEM, or from url-safe base64 of its raw 32 bytes or its DER
     (what ``vapid --gen`` and ``web-push generate-vapid-keys`` print); ValueError if not one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     text = text.strip()
     try:
         if text.startswith("-----BEGIN"):
@@ -82,6 +90,9 @@ def key_path(settings: Settings) -> Path | None:
 
 def load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
     """The key kept in ``path``, created (PEM, mode 0600, never overwritten) if it is missing."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -117,6 +128,9 @@ class VapidKeys:
     """The key pair, the public key as browsers take it, and signed headers per push service."""
 
     def __init__(self, private_key: ec.EllipticCurvePrivateKey, contact: str) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from py_vapid import Vapid02
+
         # Our settings check the subject; py_vapid's own check refuses an origin with a port.
         self._signer = Vapid02(private_key, conf={"no-strict": True})
         self.subject = contact
@@ -141,11 +155,8 @@ class VapidKeys:
         return header
 
 
-VAPID_KEYS = web.AppKey("vapid_keys", VapidKeys)
-
-
 async def load(settings: Settings) -> VapidKeys:
-    """The keys, from the setting or the key file (I/O: at start-up, in a thread)."""
+    """The keys, from the setting or the key file (I/O: in a thread)."""
     if settings.vapid_private_key:
         key = key_from_setting(settings.vapid_private_key)
     else:
@@ -153,7 +164,31 @@ async def load(settings: Settings) -> VapidKeys:
         if path is None:
             log.warning("no CHATAPP_VAPID_PRIVATE_KEY and no database file: Web Push subscriptions "
                         "end with the process")
+            from cryptography.hazmat.primitives.asymmetric import ec
+
             key = ec.generate_private_key(ec.SECP256R1())
         else:
             key = await asyncio.to_thread(load_or_create_key, path)
     return VapidKeys(key, subject(settings))
+
+
+class LazyVapidKeys:
+    """The server's :class:`VapidKeys`, loaded (or made) by the first :meth:`get`; a
+    failed load (a damaged key file) is tried again by the next one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._keys: VapidKeys | None = None
+        self._lock = asyncio.Lock()  # one load, however many ask at once
+
+    async def get(self) -> VapidKeys:
+        keys = self._keys
+        if keys is None:
+            async with self._lock:
+                if self._keys is None:
+                    self._keys = await load(self._settings)
+                keys = self._keys
+        return keys
+
+
+VAPID_KEYS = web.AppKey("vapid_keys", LazyVapidKeys)
