@@ -21,7 +21,12 @@ from .models import RoomEvent, dumps
 from .wire import Run, ws_frame
 from .writer import Stored
 
-PRESENCE_DELAY = 0.2  # seconds: joins and leaves in a burst cost one presence frame
+# Joins and leaves in a burst cost one presence frame: it goes out once the room's names
+# have not changed for PRESENCE_DELAY seconds, or PRESENCE_MAX_DELAY after the first change
+# if they keep changing (a reconnect storm brings a room's 50 pages back over ~2 s: three
+# frames to each of them instead of a dozen, each a write to every socket of the room).
+PRESENCE_DELAY = 0.2
+PRESENCE_MAX_DELAY = 1.0
 PRESENCE_NAMES = 200  # names listed in a presence frame; ``count`` is always exact
 
 
@@ -52,6 +57,17 @@ class Client:
         return f"<Client #{self.out.id} {self.room}/{self.user} from {self.addr}>"
 
 
+class _PendingPresence:
+    """A room's presence frame waiting to go out: since when its names change, the last
+    change, and the timer."""
+
+    __slots__ = ("first", "last", "timer")
+
+    def __init__(self, now: float, timer: asyncio.TimerHandle) -> None:
+        self.first = self.last = now
+        self.timer = timer
+
+
 class Hub:
     """Rooms and their members, who is here, and handing frames to every member."""
 
@@ -63,7 +79,7 @@ class Hub:
         self._guests: dict[str, collections.Counter[str]] = {}  # room -> guest name -> sockets
         self._by_member: dict[int, set[Client]] = {}  # member id -> their sockets, in any room
         self._presence_frames: dict[str, bytes] = {}
-        self._presence_pending: dict[str, asyncio.TimerHandle] = {}
+        self._presence_pending: dict[str, _PendingPresence] = {}
         self.flusher = Flusher()  # shared by every socket's writer: one flush pass per tick
         self.remote: RemotePresence | None = None  # the other nodes' names; None: this node alone
 
@@ -155,13 +171,25 @@ class Hub:
         # Building the list is O(room size), so joins and leaves in a burst share one frame:
         # connecting 10,000 sockets stays linear instead of quadratic.
         self._presence_frames.pop(room, None)
-        if room in self._presence_pending:
+        loop = asyncio.get_running_loop()
+        pending = self._presence_pending.get(room)
+        if pending is not None:
+            pending.last = loop.time()  # the timer looks at it when it fires: nothing to re-arm now
+            return
+        now = loop.time()
+        self._presence_pending[room] = _PendingPresence(
+            now, loop.call_at(now + PRESENCE_DELAY, self._presence_due, room))
+
+    def _presence_due(self, room: str) -> None:
+        pending = self._presence_pending.get(room)
+        if pending is None:
             return
         loop = asyncio.get_running_loop()
-        self._presence_pending[room] = loop.call_later(PRESENCE_DELAY, self._send_presence, room)
-
-    def _send_presence(self, room: str) -> None:
-        self._presence_pending.pop(room, None)
+        due = min(pending.last + PRESENCE_DELAY, pending.first + PRESENCE_MAX_DELAY)
+        if due > loop.time():  # changed again meanwhile: wait for a quiet moment, or the most
+            pending.timer = loop.call_at(due, self._presence_due, room)
+            return
+        del self._presence_pending[room]
         if room in self.rooms:
             self.broadcast(room, self._presence_frame(room))
 
@@ -236,8 +264,8 @@ class Hub:
     async def close_all(self, timeout: float) -> None:
         """Flush every queue, close every socket with 1001, abort what does not finish."""
         writers = [c.out for members in self.rooms.values() for c in members]
-        for handle in self._presence_pending.values():
-            handle.cancel()
+        for pending in self._presence_pending.values():
+            pending.timer.cancel()
         self._presence_pending.clear()
         for w in writers:
             w.close(WSCloseCode.GOING_AWAY, b"server shutting down", timeout=timeout)
