@@ -17,7 +17,8 @@ from typing import Protocol
 from aiohttp import WSCloseCode
 
 from .connection import Flusher, Item, SocketWriter
-from .models import RoomEvent, dumps
+from .models import Message, RoomEvent, dumps
+from .resume import ResumePages
 from .wire import Run, ws_frame
 from .writer import Stored
 
@@ -82,6 +83,8 @@ class Hub:
         self._presence_pending: dict[str, _PendingPresence] = {}
         self.flusher = Flusher()  # shared by every socket's writer: one flush pass per tick
         self.remote: RemotePresence | None = None  # the other nodes' names; None: this node alone
+        # Resuming sockets' first pages (chatapp.ws), kept while nothing is published to the room.
+        self.resume: ResumePages[tuple[list[Message | RoomEvent], bool]] = ResumePages()
 
     def join(self, client: Client) -> None:
         room = client.room
@@ -222,12 +225,14 @@ class Hub:
         messages of one batch reach each of its sockets as one :class:`~chatapp.wire.Run`
         (nothing else is queued to a socket while this runs, so the order is the same)."""
         if len(stored) == 1:
+            self.resume.changed(stored[0].message.room)
             self.broadcast(stored[0].message.room, stored[0].text, stored[0].message.id)
             return
         runs: dict[str, list[tuple[int, bytes]]] = {}
         rooms = self.rooms
         for s in stored:
             room = s.message.room
+            self.resume.changed(room)
             if room in rooms:
                 runs.setdefault(room, []).append((s.message.id, ws_frame(s.text)))
         for room, items in runs.items():
@@ -236,6 +241,7 @@ class Hub:
     def publish_event(self, event: RoomEvent) -> None:
         """A logged change (an edit, a delete, reactions, a clear), at its place in the log:
         its id orders it with chat frames, so a page catching up gets it once."""
+        self.resume.changed(event.room)
         self.broadcast(event.room, event.frame_text(), event.id)
 
     def has_member(self, member_id: int) -> bool:
@@ -258,6 +264,7 @@ class Hub:
         return len(sockets)
 
     def close_room(self, room: str, code: int, reason: bytes) -> None:
+        self.resume.changed(room)
         for client in tuple(self.rooms.get(room, ())):
             client.out.close(code, reason)
 

@@ -225,7 +225,14 @@ async def _backfill(request: web.Request, client: Client, after: int, max_backfi
     # The first page before anything else: a client a few messages behind (every page
     # after a restart) needs no other query. Messages and changes are both rows of it, so
     # a page not full and no longer than max_backfill holds no more messages than that.
-    page = await store.log_after(client.room, after, BACKFILL_PAGE)
+    # After a restart a room's pages all come back with the same ``after``: one read serves
+    # them while nothing is published to the room (chatapp.resume says why that is exact).
+    resume = request.app[HUB].resume
+    page = resume.get(client.room, after)
+    if page is None:
+        begun = resume.begin()
+        page = await store.log_after(client.room, after, BACKFILL_PAGE)
+        resume.keep(client.room, after, begun, page)
     if (max_backfill is not None and (page[1] or len(page[0]) > max_backfill)
             and await store.count_after(client.room, after, max_backfill + 1) > max_backfill):
         newest = await store.recent(client.room, RESET_PAGE)

@@ -63,6 +63,7 @@ class FollowedHub(Hub):
     def deliver(self, rows: Sequence[Logged]) -> None:
         rooms = self.rooms
         for row in rows:
+            self.resume.changed(row.room)  # here, not in publish(): this is when pages see it
             if isinstance(row, Message):
                 text = self._texts.pop(row.id, None)
                 if row.room in rooms:
