@@ -49,19 +49,16 @@ async def test_a_handshake_from_another_origin_gets_the_403_page(client: Client)
     await _assert_error_page(response, 403, "Forbidden", "Cross-origin WebSocket refused.")
 
 
-async def test_a_handshake_past_the_connection_limit_gets_the_503_page(make_client: MakeClient) -> None:
-    client = await make_client(max_connections=1)
+@pytest.mark.parametrize(("limit", "status", "title", "detail"), [
+    ("max_connections", 503, "Unavailable", "The server is at its connection limit."),
+    ("max_connections_per_ip", 429, "Too many requests", "Too many connections from your address."),
+])
+async def test_a_handshake_past_a_connection_limit_gets_its_error_page(
+        make_client: MakeClient, limit: str, status: int, title: str, detail: str) -> None:
+    client = await make_client(**{limit: 1})
     ws = await client.ws_connect("/ws/lobby")
     response = await _handshake(client, "/ws/lobby")
-    await _assert_error_page(response, 503, "Unavailable", "The server is at its connection limit.")
-    await ws.close()
-
-
-async def test_a_handshake_past_the_per_address_limit_gets_the_429_page(make_client: MakeClient) -> None:
-    client = await make_client(max_connections_per_ip=1)
-    ws = await client.ws_connect("/ws/lobby")
-    response = await _handshake(client, "/ws/lobby")
-    await _assert_error_page(response, 429, "Too many requests", "Too many connections from your address.")
+    await _assert_error_page(response, status, title, detail)
     await ws.close()
 
 
