@@ -44,10 +44,10 @@ async def test_a_room_joined_steadily_hears_of_it_within_the_longest_delay_and_i
         guests.append(await ws_connect("busy", user=f"guest{i}"))
         await asyncio.sleep(gap)  # the load itself: people arriving, not a wait for a result
     frames = await listening
-    first_at, first_users = frames[0]
-    assert len(first_users) > 1
-    # Told while the joins went on (they took ~1.5 s), not only once they stopped...
-    assert first_at - started < PRESENCE_MAX_DELAY + 0.5
+    _, first_users = frames[0]
+    # Told while the joins went on (they take over 1.5 s, longer on a slower machine), not
+    # only once they stopped: the first frame lists some of the newcomers, not all...
+    assert 1 < len(first_users) < joins + 1, [len(users) for _, users in frames]
     # ...and in a few frames, not one per PRESENCE_DELAY.
     assert len(frames) <= (loop.time() - started) / PRESENCE_MAX_DELAY + 3
     for ws in guests:
