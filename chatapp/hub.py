@@ -17,8 +17,8 @@ from typing import Protocol
 from aiohttp import WSCloseCode
 
 from .connection import Flusher, Item, SocketWriter
-from .models import Message, RoomEvent, dumps
-from .resume import ResumePages
+from .models import RoomEvent, dumps
+from .resume import Page, ResumePages
 from .wire import Run, ws_frame
 from .writer import Stored
 
@@ -84,7 +84,7 @@ class Hub:
         self.flusher = Flusher()  # shared by every socket's writer: one flush pass per tick
         self.remote: RemotePresence | None = None  # the other nodes' names; None: this node alone
         # Resuming sockets' first pages (chatapp.ws), kept while nothing is published to the room.
-        self.resume: ResumePages[tuple[list[Message | RoomEvent], bool]] = ResumePages()
+        self.resume: ResumePages[Page] = ResumePages()
 
     def join(self, client: Client) -> None:
         room = client.room

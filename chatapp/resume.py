@@ -1,4 +1,5 @@
-"""First pages of resuming sockets, read once and shared while the room's log stands still.
+"""A socket that resumes with ``after=``: its catch-up (:func:`backfill`), and the first
+pages of resuming sockets, read once and shared while the room's log stands still.
 
 After a restart every page of a room comes back with the same ``after=`` (the newest id
 they all had), and each would read the same first page of the log (``log_after``): in the
@@ -6,7 +7,7 @@ bench's reconnect storm 86 % of those reads were identical. A page read for a so
 kept, keyed by room and ``after``, and used by the next socket of that room with the same
 ``after``, as long as nothing has been published to the room since the read began.
 
-Why that is exact (the same reasoning as :func:`chatapp.ws._backfill`'s): everything
+Why that is exact (the same reasoning as :func:`backfill`'s): everything
 published before a read began was committed before, so the read has it; a kept page is
 dropped the moment anything is published to its room (:meth:`ResumePages.changed`, called
 by the hub for every message and change it hands out), and a page whose read overlapped a
@@ -20,12 +21,22 @@ also change without a publish: retention, ``chatapp import``).
 from __future__ import annotations
 
 import time
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
+from .models import Message, RoomEvent, dumps
+from .wire import ws_frame
+
+if TYPE_CHECKING:
+    from .hub import Client
+    from .storage import Storage
+
+BACKFILL_PAGE = 500  # messages and changes read at a time
+RESET_PAGE = 50  # what a reset client gets instead: the newest page, as the room page shows
 PAGES = 1024  # pages kept, all rooms together
 MAX_AGE = 1.0  # seconds a kept page is used for
 
 P = TypeVar("P")
+Page = tuple[list[Message | RoomEvent], bool]  # the log after an id, and whether more follows
 
 
 class ResumePages(Generic[P]):
@@ -64,3 +75,56 @@ class ResumePages(Generic[P]):
         pages = self._pages.setdefault(room, {})
         self._size += after not in pages
         pages[after] = (time.monotonic(), page)
+
+
+async def backfill(store: Storage, pages: ResumePages[Page], client: Client, after: int,
+                   max_backfill: int | None) -> None:
+    """Send every stored message after ``after`` through the socket's queue, a page at a
+    time, at the pace the socket takes them.
+
+    A client that asked for at most ``max_backfill`` and is further behind than that gets
+    a ``reset`` frame and the room's newest page instead: a page would rather load older
+    history on demand than replay thousands of messages (docs/protocol.md). It is opt-in
+    because a client that ignored the unknown frame would silently miss the rest.
+
+    The client joined the hub before the first read, so anything published since is
+    either read here or queued live once the backfill is over: while it runs, the writer
+    only notes the newest live chat id (:attr:`SocketWriter.live_head`), and the backfill
+    reads on until it has covered it (whatever was published before a read began is
+    covered by that read). A live frame of a message the last read had too is skipped
+    by the writer, as chat ids only rise: no gap, no duplicate.
+    """
+    out = client.out
+    last = after
+    head = out.live_head
+    # The first page before anything else: a client a few messages behind (every page
+    # after a restart) needs no other query. Messages and changes are both rows of it, so
+    # a page not full and no longer than max_backfill holds no more messages than that.
+    # After a restart a room's pages all come back with the same ``after``: one read serves
+    # them while nothing is published to the room (see the module's docstring).
+    page = pages.get(client.room, after)
+    if page is None:
+        begun = pages.begin()
+        page = await store.log_after(client.room, after, BACKFILL_PAGE)
+        pages.keep(client.room, after, begun, page)
+    if (max_backfill is not None and (page[1] or len(page[0]) > max_backfill)
+            and await store.count_after(client.room, after, max_backfill + 1) > max_backfill):
+        newest = await store.recent(client.room, RESET_PAGE)
+        if newest and newest[0].id > after:  # else the room was cleared meanwhile: nothing to skip
+            first = newest[0].id
+            out.send(dumps({"type": "reset", "room": client.room,
+                            "skipped_after": after, "skipped_before": first}))
+            last = first - 1  # the loop below sends the newest page, then goes on as usual
+            head = out.live_head
+            page = await store.log_after(client.room, last, BACKFILL_PAGE)
+    while True:
+        # Messages and changes to them (edits, deletes, reactions, clears), in one id order.
+        logged, more = page
+        if logged:
+            last = logged[-1].id
+            if not await out.backfill([(x.id, ws_frame(x.frame_text())) for x in logged]):
+                return  # closing
+        if not more and out.caught_up(max(last, head)):
+            return
+        head = out.live_head
+        page = await store.log_after(client.room, last, BACKFILL_PAGE)

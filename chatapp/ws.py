@@ -32,7 +32,7 @@ from .params import int_query
 from .privacy import ROOM_GONE, RoomAccess, still_allowed, visible_room
 from .protocol import ProtocolError
 from .ratelimit import TokenBucket
-from .wire import ws_frame
+from .resume import backfill
 from .writer import NotStored, Stored, WriterClosed
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,7 @@ log = logging.getLogger(__name__)
 # The largest valid frame: 4,000 astral characters written as JSON escapes ("\ud83d\ude00",
 # 12 bytes each) is 48 KB; anything over 64 KiB is closed with 1009 before it is buffered.
 MAX_FRAME = 64 * 1024
-BACKFILL_PAGE = 500
 MAX_BACKFILL = 10_000  # the most a client may ask to be replayed before a reset
-RESET_PAGE = 50  # what a reset client gets instead: the newest page, as the room page shows
 IN_FLIGHT = 64  # messages one socket may have waiting for the writer before we stop reading it
 TYPING_INTERVAL = 1.0
 # Every frame a socket sends costs from its frame budget before it is even parsed (one
@@ -129,7 +127,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             after, max_backfill = admitted.after, admitted.max_backfill
             del admitted  # see the docstring
             if after is not None:
-                await _backfill(request, client, after, max_backfill)
+                await backfill(request.app[STORE], hub.resume, client, after, max_backfill)
             # Not ``async for``: its __anext__ would be one more coroutine held by every socket.
             while True:
                 msg = await ws.receive()
@@ -200,60 +198,6 @@ def _max_backfill(query: Mapping[str, str]) -> int | None:
     if limit is not None and not 1 <= limit <= MAX_BACKFILL:
         raise web.HTTPBadRequest(text=f"max_backfill must be from 1 to {MAX_BACKFILL}")
     return limit
-
-
-async def _backfill(request: web.Request, client: Client, after: int, max_backfill: int | None) -> None:
-    """Send every stored message after ``after`` through the socket's queue, a page at a
-    time, at the pace the socket takes them.
-
-    A client that asked for at most ``max_backfill`` and is further behind than that gets
-    a ``reset`` frame and the room's newest page instead: a page would rather load older
-    history on demand than replay thousands of messages (docs/protocol.md). It is opt-in
-    because a client that ignored the unknown frame would silently miss the rest.
-
-    The client joined the hub before the first read, so anything published since is
-    either read here or queued live once the backfill is over: while it runs, the writer
-    only notes the newest live chat id (:attr:`SocketWriter.live_head`), and the backfill
-    reads on until it has covered it (whatever was published before a read began is
-    covered by that read). A live frame of a message the last read had too is skipped
-    by the writer, as chat ids only rise: no gap, no duplicate.
-    """
-    store = request.app[STORE]
-    out = client.out
-    last = after
-    head = out.live_head
-    # The first page before anything else: a client a few messages behind (every page
-    # after a restart) needs no other query. Messages and changes are both rows of it, so
-    # a page not full and no longer than max_backfill holds no more messages than that.
-    # After a restart a room's pages all come back with the same ``after``: one read serves
-    # them while nothing is published to the room (chatapp.resume says why that is exact).
-    resume = request.app[HUB].resume
-    page = resume.get(client.room, after)
-    if page is None:
-        begun = resume.begin()
-        page = await store.log_after(client.room, after, BACKFILL_PAGE)
-        resume.keep(client.room, after, begun, page)
-    if (max_backfill is not None and (page[1] or len(page[0]) > max_backfill)
-            and await store.count_after(client.room, after, max_backfill + 1) > max_backfill):
-        newest = await store.recent(client.room, RESET_PAGE)
-        if newest and newest[0].id > after:  # else the room was cleared meanwhile: nothing to skip
-            first = newest[0].id
-            out.send(dumps({"type": "reset", "room": client.room,
-                            "skipped_after": after, "skipped_before": first}))
-            last = first - 1  # the loop below sends the newest page, then goes on as usual
-            head = out.live_head
-            page = await store.log_after(client.room, last, BACKFILL_PAGE)
-    while True:
-        # Messages and changes to them (edits, deletes, reactions, clears), in one id order.
-        logged, more = page
-        if logged:
-            last = logged[-1].id
-            if not await out.backfill([(x.id, ws_frame(x.frame_text())) for x in logged]):
-                return  # closing
-        if not more and out.caught_up(max(last, head)):
-            return
-        head = out.live_head
-        page = await store.log_after(client.room, last, BACKFILL_PAGE)
 
 
 class _Receiver:

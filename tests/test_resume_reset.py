@@ -12,7 +12,7 @@ from aiohttp import WSServerHandshakeError
 from aiohttp.test_utils import TestClient
 
 from chatapp.keys import WRITER
-from chatapp.ws import RESET_PAGE
+from chatapp.resume import RESET_PAGE
 
 from .conftest import recv, recv_chats
 

@@ -26,6 +26,13 @@ def indexed_ids(db: Path) -> list[int]:
         conn.close()
 
 
+async def until_indexed(db: Path, ids: list[int]) -> None:
+    """Wait (polling the file, as another program would see it) until exactly ``ids`` are indexed."""
+    async with asyncio.timeout(TIMEOUT):
+        while indexed_ids(db) != ids:
+            await asyncio.sleep(0.02)
+
+
 def rows(n: int, start: int = 0, text: str = "hello there") -> list[NewRow]:
     return [NewRow("lobby", "ann", f"{text} {i}", utc_now_iso(), f"c{i}") for i in range(start, start + n)]
 
@@ -36,10 +43,7 @@ async def test_the_background_indexes_a_full_step_at_once_and_the_rest_after_the
     try:
         stored = await store.insert_messages(rows(indexer.STEP + 3))
         assert indexed_ids(db) == []  # not inside the commit
-        async with asyncio.timeout(TIMEOUT):
-            while len(indexed_ids(db)) < len(stored):
-                await asyncio.sleep(0.02)
-        assert indexed_ids(db) == [m.id for m in stored]
+        await until_indexed(db, [m.id for m in stored])
     finally:
         await store.close()
 
@@ -53,9 +57,7 @@ async def test_a_search_finds_what_is_not_indexed_yet_and_an_early_edit_is_index
         await store.edit_message("lobby", first.id, "giraffe crossing", utc_now_iso(), "<p>giraffe crossing</p>")
         assert [h.id for h in await store.search("GIRAFFE", None, None, 10)] == [first.id]  # not indexed yet
         assert await store.search("zebra", None, None, 10) == []
-        async with asyncio.timeout(TIMEOUT):
-            while indexed_ids(db) != [first.id]:
-                await asyncio.sleep(0.02)
+        await until_indexed(db, [first.id])
         assert [h.id for h in await store.search("giraffe", None, None, 10)] == [first.id]  # from the index
         # Edited after its step: re-indexed at once.
         await store.edit_message("lobby", first.id, "okapi crossing", utc_now_iso(), "<p>okapi crossing</p>")
@@ -100,9 +102,7 @@ async def test_thousands_stored_by_another_process_are_indexed_in_the_background
             conn.close()
         # The search finds them unindexed, and wakes the background to index them.
         assert len(await store.search("imported", None, None, 500)) == 500
-        async with asyncio.timeout(TIMEOUT):
-            while len(indexed_ids(db)) < many:
-                await asyncio.sleep(0.02)
+        await until_indexed(db, list(range(1, many + 1)))  # the only rows: ids 1 to many
         assert len(await store.search("imported", None, None, 500)) == 500
     finally:
         await store.close()
