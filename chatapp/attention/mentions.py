@@ -31,7 +31,7 @@ from typing import NamedTuple
 from ..accounts.names import MemberNames, fold
 from ..formatting import mention_names
 from ..storage import Storage, StorageError
-from ..storage.base import MentionWanted
+from ..storage.records import MentionWanted
 from ..writer import Stored
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from ..privacy import PRIVATE_ROOMS, is_dm_name
 from ..protocol import AttentionIn, ReadIn
 from ..ratelimit import TokenBucket
 from ..storage import Storage, StorageError
-from ..storage.base import SidebarRoom
+from ..storage.records import SidebarRoom
 from ..wire import ws_frame
 from ..writer import Stored
 from .audiences import Audiences

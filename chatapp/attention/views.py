@@ -26,7 +26,7 @@ from ..models import Message, iso_utc
 from ..params import int_param
 from ..privacy import RoomAccess, not_found, visible_room
 from ..storage import Member
-from ..storage.base import SidebarRoom
+from ..storage.records import SidebarRoom
 from .levels import LEVELS, default_level
 from .service import ATTENTION, COUNT_LIMIT, sidebar_entry
 

@@ -19,7 +19,7 @@ from yarl import URL
 from ..admin.members import origin
 from ..admin.pages import admin_url, chat_app, flash, page, record, see_other
 from ..keys import SETTINGS, STORE
-from ..storage.base import Bot
+from ..storage.records import Bot
 from . import manage
 from .directory import reload
 

@@ -20,7 +20,7 @@ from aiohttp import web
 from .. import protocol
 from ..keys import STORE
 from ..models import dumps
-from ..storage.base import Bot
+from ..storage.records import Bot
 from . import tokens
 from .posting import Refused, post_as
 

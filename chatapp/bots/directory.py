@@ -26,7 +26,7 @@ from ..accounts import MEMBER_NAMES
 from ..keys import STORE
 from ..privacy import PRIVATE_ROOMS, is_dm_name
 from ..storage import StorageError
-from ..storage.base import Bot
+from ..storage.records import Bot
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from ..accounts.names import fold
 from ..models import utc_now_iso
 from ..privacy import is_dm_name
 from ..storage import Storage
-from ..storage.base import Bot
+from ..storage.records import Bot
 from . import tokens
 from .guard import resolve_problem
 

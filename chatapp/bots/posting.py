@@ -19,7 +19,7 @@ from aiohttp import web
 from .. import protocol
 from ..keys import SETTINGS, WRITER
 from ..ratelimit import TokenBucket
-from ..storage.base import Bot
+from ..storage.records import Bot
 from ..writer import NotStored, Stored, WriterClosed
 from .directory import may_use, visibility
 

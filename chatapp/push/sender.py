@@ -30,7 +30,7 @@ from .. import __version__
 from ..bots.guard import GuardedResolver, WebhookRefused
 from ..models import utc_now_iso
 from ..storage import Storage, StorageError
-from ..storage.base import PushSubscription
+from ..storage.records import PushSubscription
 from .subscriptions import endpoint_problem
 from .vapid import LazyVapidKeys
 

@@ -6,7 +6,8 @@ Everything else asks a :class:`Storage` (see :mod:`chatapp.storage.base`) opened
 
 from __future__ import annotations
 
-from .base import (
+from .base import Storage
+from .records import (
     AuditEntry,
     BackupError,
     BackupReport,
@@ -21,7 +22,6 @@ from .base import (
     RoomStats,
     RowRejected,
     SessionRecord,
-    Storage,
     StorageError,
     TooSlow,
     Unavailable,

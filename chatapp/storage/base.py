@@ -1,11 +1,10 @@
 """The storage interface: every question the app asks its database, typed, backend-neutral.
 
 :class:`Storage` is the one way to the database (Datasette's ``Database`` is the model).
-The SQLite backend in :mod:`chatapp.storage.sqlite` implements it; a PostgreSQL backend
-will implement the same methods. Nothing outside ``chatapp/storage/`` runs SQL, holds a
+The SQLite backend (:mod:`chatapp.storage.sqlite`) implements it, and the PostgreSQL backend
+(:mod:`chatapp.storage.postgres`) the same. Nothing outside ``chatapp/storage/`` runs SQL, holds a
 connection or imports a driver: it calls these methods and catches the errors of
-:mod:`chatapp.storage.records`, where the records they return are declared too (and
-re-exported here, so ``from chatapp.storage.base import Member`` keeps working).
+:mod:`chatapp.storage.records`, where the records they return are declared too.
 """
 
 from __future__ import annotations
@@ -16,76 +15,21 @@ from typing import Protocol
 
 from ..models import Message, RoomEvent, RoomSummary
 from .records import (
-    AuditEntry as AuditEntry,
-)
-from .records import (
-    BackupError as BackupError,
-)
-from .records import (
-    BackupReport as BackupReport,
-)
-from .records import (
-    BadCursor as BadCursor,
-)
-from .records import (
-    Bot as Bot,
-)
-from .records import (
-    Busy as Busy,
-)
-from .records import (
-    FileInfo as FileInfo,
-)
-from .records import (
-    Hit as Hit,
-)
-from .records import (
-    JoinLink as JoinLink,
-)
-from .records import (
-    Member as Member,
-)
-from .records import (
-    MemberRoom as MemberRoom,
-)
-from .records import (
-    MentionHit as MentionHit,
-)
-from .records import (
-    MentionWanted as MentionWanted,
-)
-from .records import (
-    MigrationError as MigrationError,
-)
-from .records import (
-    NewRow as NewRow,
-)
-from .records import (
-    PushSubscription as PushSubscription,
-)
-from .records import (
-    RoomStats as RoomStats,
-)
-from .records import (
-    RowRejected as RowRejected,
-)
-from .records import (
-    SessionRecord as SessionRecord,
-)
-from .records import (
-    SidebarRoom as SidebarRoom,
-)
-from .records import (
-    StorageError as StorageError,
-)
-from .records import (
-    TooSlow as TooSlow,
-)
-from .records import (
-    Unavailable as Unavailable,
-)
-from .records import (
-    utc_instant as utc_instant,
+    AuditEntry,
+    BackupReport,
+    Bot,
+    FileInfo,
+    Hit,
+    JoinLink,
+    Member,
+    MemberRoom,
+    MentionHit,
+    MentionWanted,
+    NewRow,
+    PushSubscription,
+    RoomStats,
+    SessionRecord,
+    SidebarRoom,
 )
 
 

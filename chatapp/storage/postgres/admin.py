@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...models import utc_now_iso
-from ..base import AuditEntry
+from ..records import AuditEntry
 from .connection import PostgresBase
 from .messages import NEWEST
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..base import BackupError, BackupReport, NewRow
+from ..records import BackupError, BackupReport, NewRow
 from .connection import PostgresBase
 
 NO_BACKUP = ("the database is PostgreSQL, which this command cannot copy: use pg_dump, e.g. "

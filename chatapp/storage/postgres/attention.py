@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..base import MentionHit, MentionWanted, SidebarRoom
+from ..records import MentionHit, MentionWanted, SidebarRoom
 from .connection import PostgresBase
 from .messages import FROM_MESSAGES, MESSAGE_COLUMNS, MESSAGE_WIDTH, message
 

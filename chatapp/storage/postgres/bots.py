@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from ..base import Bot
+from ..records import Bot
 from .connection import PostgresBase, Record
 
 # The allow-list rides along as one text column: room names are [a-z0-9_-], so ',' is safe.

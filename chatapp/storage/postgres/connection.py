@@ -25,7 +25,7 @@ from typing import Any, Self
 
 import asyncpg
 
-from ..base import Busy, RowRejected, StorageError, TooSlow, Unavailable
+from ..records import Busy, RowRejected, StorageError, TooSlow, Unavailable
 from .migrate import has_schema, migrate
 from .ordering import LOG_CHANNEL, SHARDS, UNORDERED_SETTING, check_schema, shard_of, shards_of
 

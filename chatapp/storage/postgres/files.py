@@ -8,7 +8,7 @@ room first, for the privacy check) and removes files no message ever claimed.
 
 from __future__ import annotations
 
-from ..base import FileInfo
+from ..records import FileInfo
 from .connection import PostgresBase
 
 

@@ -3,7 +3,7 @@ as the admin sees them, and password-reset links (as :mod:`..sqlite.member_admin
 
 from __future__ import annotations
 
-from ..base import JoinLink, Member
+from ..records import JoinLink, Member
 from .connection import PostgresBase
 from .members import MEMBER_COLUMNS, member
 

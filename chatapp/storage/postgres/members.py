@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import Member
+from ..records import Member
 from .connection import PostgresBase, Record
 
 MEMBER_COLUMNS = "id, name, name_key, role, status, created_at, last_seen_at, session_version"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ...models import Message, RoomEvent, RoomSummary, utc_now_iso
-from ..base import NewRow
+from ..records import NewRow
 from .connection import PostgresBase, Record
 
 # A message with what its reply quotes: the original's sender and the start of its text,

@@ -15,7 +15,7 @@ import logging
 import asyncpg
 
 from ...resources import resource_dir
-from ..base import MigrationError
+from ..records import MigrationError
 from ..sqlite.migrate import Migration, load_migrations
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from ..base import MigrationError
+from ..records import MigrationError
 
 SHARDS = 16  # also in migrations/postgres/0001_initial.sql (the shards rows, chatapp_shard)
 LOG_CHANNEL = "chatapp_log"  # NOTIFY channel; the payload is the shard number

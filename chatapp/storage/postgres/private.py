@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...models import RoomSummary
-from ..base import Member, MemberRoom
+from ..records import Member, MemberRoom
 from .connection import PostgresBase
 from .member_admin import _M_COLUMNS
 from .members import MEMBER_COLUMNS, member

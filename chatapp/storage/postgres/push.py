@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..base import PushSubscription
+from ..records import PushSubscription
 from .connection import PostgresBase
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 from ...models import Message
-from ..base import Hit
+from ..records import Hit
 from .connection import PostgresBase
 from .messages import FROM_MESSAGES, MESSAGE_COLUMNS, message
 

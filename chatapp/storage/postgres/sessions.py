@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import Member, SessionRecord
+from ..records import Member, SessionRecord
 from .connection import PostgresBase
 from .members import MEMBER_COLUMNS, member
 

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..base import BackupError, BackupReport, NewRow
+from ..records import BackupError, BackupReport, NewRow
 from .connection import SQLiteBase
 
 BUSY_TIMEOUT_MS = 10_000

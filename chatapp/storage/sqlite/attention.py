@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..base import MentionHit, MentionWanted, SidebarRoom
+from ..records import MentionHit, MentionWanted, SidebarRoom
 from .connection import SQLiteBase
 from .messages import MESSAGE_COLUMNS, MESSAGE_WIDTH, message
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..base import Bot
+from ..records import Bot
 from .connection import Row, SQLiteBase
 
 # The allow-list rides along as one text column: room names are [a-z0-9_-], so ',' is safe.

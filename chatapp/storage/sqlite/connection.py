@@ -28,7 +28,7 @@ from typing import Any, Self
 
 import aiosqlite
 
-from ..base import Busy, RowRejected, StorageError, TooSlow, Unavailable
+from ..records import Busy, RowRejected, StorageError, TooSlow, Unavailable
 from .indexer import SearchIndexer
 from .migrate import migrate
 

@@ -8,7 +8,7 @@ removes files no message ever claimed.
 
 from __future__ import annotations
 
-from ..base import FileInfo
+from ..records import FileInfo
 from .connection import SQLiteBase
 
 

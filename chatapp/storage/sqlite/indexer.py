@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from ..base import StorageError
+from ..records import StorageError
 
 log = logging.getLogger(__name__)
 

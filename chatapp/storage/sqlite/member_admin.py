@@ -3,7 +3,7 @@ as the admin sees them, and password-reset links (what they are for: :mod:`chata
 
 from __future__ import annotations
 
-from ..base import JoinLink, Member
+from ..records import JoinLink, Member
 from .connection import Row, SQLiteBase
 
 _COLUMNS = "id, name, name_key, role, status, created_at, last_seen_at, session_version"

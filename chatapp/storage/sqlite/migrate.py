@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...resources import resource_dir
-from ..base import MigrationError
+from ..records import MigrationError
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from ..base import PushSubscription
+from ..records import PushSubscription
 from .connection import SQLiteBase
 
 

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from ...models import RoomSummary
 from ...protocol import as_id, normalise_room
-from ..base import BadCursor, RoomStats
+from ..records import BadCursor, RoomStats
 from .connection import Row, SQLiteBase
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ import re
 from collections.abc import AsyncGenerator
 
 from ...models import Message
-from ..base import Hit, StorageError, TooSlow
+from ..records import Hit, StorageError, TooSlow
 from .connection import SQLiteBase
 from .messages import FROM_MESSAGES, MESSAGE_COLUMNS, message
 
