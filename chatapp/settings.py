@@ -5,20 +5,35 @@ parser that turns a ``CHATAPP_<NAME>`` environment variable or a ``--<name>`` fl
 checked value. :data:`SETTINGS`, the argparse flags and the README's settings table (checked
 by a test) are all derived from it, so a setting cannot be added in one place and forgotten
 in another. A value that cannot be used is refused at start with one line naming where it
-came from, never quietly replaced by the default.
+came from, never quietly replaced by the default. The parsers are in
+:mod:`chatapp.settingvalues`.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import ipaddress
-import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+
+from .settingvalues import (
+    addresses,
+    at_least_zero,
+    contact,
+    database_url,
+    host_names,
+    lower_choice,
+    one_of,
+    origin,
+    origins,
+    redis_url,
+    seconds,
+    switch,
+    whole,
+)
 
 T = TypeVar("T")
 
@@ -30,121 +45,6 @@ class SettingError(ValueError):
     """A setting's value cannot be used; the message is one line naming the variable or flag."""
 
 
-# ---- parsers: each turns text into a checked value, or raises ValueError saying what it expected
-
-def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
-    expected = f"a whole number from {low} to {high}" if high is not None else f"a whole number, {low} or more"
-
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"expected {expected}") from None
-        if number < low or (high is not None and number > high):
-            raise ValueError(f"expected {expected}")
-        return number
-    return parse
-
-
-def _at_least_zero(unit: str) -> Callable[[str], float]:
-    def parse(value: str) -> float:
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if not math.isfinite(number) or number < 0:
-            raise ValueError(f"expected a number of {unit}, 0 or more")
-        return number
-    return parse
-
-
-_seconds = _at_least_zero("seconds")
-
-
-def _one_of(*choices: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value.strip().upper() not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}")
-        return value.strip().upper()
-    return parse
-
-
-def _lower_choice(*choices: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value.strip().lower() not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}")
-        return value.strip().lower()
-    return parse
-
-
-def _bool(value: str) -> bool:
-    if value.strip().lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.strip().lower() in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError("expected true or false (or 1/0, yes/no, on/off)")
-
-
-def _origin(value: str) -> str:
-    """``scheme://host[:port]`` in lower case, as browsers send it in ``Origin``; empty stays empty."""
-    origin = value.strip().rstrip("/").lower()
-    if not origin:
-        return ""
-    try:
-        parts = urlsplit(origin)
-        valid = (parts.scheme in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc
-                 and not (parts.path or parts.query or parts.fragment)
-                 and (parts.port is None or parts.port > 0))  # .port raises ValueError when not a number
-    except ValueError:
-        valid = False
-    if not valid:
-        raise ValueError("expected an origin such as https://chat.example.org, without a path")
-    return origin
-
-
-def _origins(value: str) -> tuple[str, ...]:
-    return tuple(_origin(o) for o in value.split(",") if o.strip())
-
-
-def _addresses(value: str) -> tuple[str, ...]:
-    # Written the way the socket reports a peer, so the comparison with it is exact.
-    try:
-        return tuple(str(ipaddress.ip_address(a.strip())) for a in value.split(",") if a.strip())
-    except ValueError:
-        raise ValueError("expected IP addresses separated by commas (no names, no networks)") from None
-
-
-def _host_names(value: str) -> tuple[str, ...]:
-    names = tuple(n.strip().lower().rstrip(".") for n in value.split(",") if n.strip())
-    for name in names:
-        if not all(part and all(c.isalnum() or c == "-" for c in part) for part in name.split(".")):
-            raise ValueError(f"expected host names separated by commas, like chat.example.org (not {name!r})")
-    return names
-
-
-def _contact(value: str) -> str:
-    """A VAPID subject: ``mailto:someone@host`` or an ``https://`` URL; empty stays empty."""
-    contact = value.strip()
-    if contact and not ((contact.startswith("mailto:") and "@" in contact[7:])
-                        or (contact.startswith("https://") and len(contact) > 8)):
-        raise ValueError("expected a mailto: address or an https:// URL, like mailto:admin@example.org")
-    return contact
-
-
-def _database_url(value: str) -> str:
-    url = value.strip()
-    if url and not url.startswith(("postgresql://", "postgres://")):
-        raise ValueError("expected a postgresql:// URL, like postgresql://chatapp@127.0.0.1:5432/chatapp")
-    return url
-
-
-def _redis_url(value: str) -> str:
-    url = value.strip()
-    if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-        raise ValueError("expected a redis://, rediss:// or unix:// URL, like redis://127.0.0.1:6379/0")
-    return url
-
-
 def setting(default: T, help: str, parse: Callable[[str], T] | None = None) -> T:
     """One field of :class:`Settings`: its default, its help, and how its text is read.
 
@@ -153,7 +53,7 @@ def setting(default: T, help: str, parse: Callable[[str], T] | None = None) -> T
     reader: Callable[[str], Any] | None = parse
     if reader is None:
         if isinstance(default, bool):
-            reader = _bool
+            reader = switch
         elif isinstance(default, str):
             reader = str
         else:
@@ -166,118 +66,118 @@ class Settings:
     """The server's configuration: one field per setting, in the order ``--help`` and the README list them."""
 
     host: str = setting("127.0.0.1", "Address to listen on.")
-    port: int = setting(8080, "TCP port to listen on.", _whole(0, 65535))
+    port: int = setting(8080, "TCP port to listen on.", whole(0, 65535))
     db: str = setting("chat.db", "Path of the SQLite database file (created if missing).")
     database_url: str = setting(
         "",
         "PostgreSQL instead of the SQLite file: postgresql://user:password@host:5432/dbname (the database "
         "must exist; its schema is made and migrated at start). Several chatapp processes may share one.",
-        _database_url,
+        database_url,
     )
-    log_level: str = setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.", _one_of(*LOG_LEVELS))
+    log_level: str = setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.", one_of(*LOG_LEVELS))
     synchronous: str = setting(
         "FULL",
         "SQLite synchronous mode for the WAL: FULL survives power loss, NORMAL only "
         "process crashes but commits faster.",
-        _one_of(*SYNCHRONOUS_MODES),
+        one_of(*SYNCHRONOUS_MODES),
     )
     busy_timeout: float = setting(
         5.0,
         "Seconds a database write waits for a lock held by another process before it "
         "fails; the sender then gets a not_stored error.",
-        _seconds,
+        seconds,
     )
     max_db_mb: int = setting(
         0,
         "Storage ceiling in MiB for the database and its WAL; past it new messages are refused "
         "(error storage_full) while reading goes on. 0 means no ceiling.",
-        _whole(0),
+        whole(0),
     )
     min_free_mb: int = setting(
         100,
         "Free disk space in MiB below which new messages are refused (error storage_full), so chat "
         "never fills the disk. 0 turns the check off.",
-        _whole(0),
+        whole(0),
     )
     max_upload_mb: int = setting(
         10,
         "Largest file a member may attach to a message, in MiB; a larger upload is cut off as it "
         "streams in (413, error file_too_large). 0 turns uploads off.",
-        _whole(0, 512),
+        whole(0, 512),
     )
-    history_size: int = setting(50, "Messages rendered on a room page before JavaScript runs.", _whole(0))
+    history_size: int = setting(50, "Messages rendered on a room page before JavaScript runs.", whole(0))
     heartbeat: float = setting(
         30.0,
         "Seconds between WebSocket pings; a peer that misses one pong, or takes nothing sent to it for "
         "this long, is dropped. 0 turns pings off (a stuck peer is then dropped after 30 s).",
-        _seconds)
+        seconds)
     send_queue: int = setting(
         1024,
         "Frames queued for one connection before it counts as lagging and is closed (1008); "
         "keep it above 512, as one write batch of up to 256 messages arrives at once.",
-        _whole(1),
+        whole(1),
     )
     msg_rate: float = setting(
         5.0,
         "Messages per second one connection may send on average; 0 turns rate limiting off.",
-        _at_least_zero("messages per second"),
+        at_least_zero("messages per second"),
     )
-    msg_burst: int = setting(20, "Messages one connection may send at once before the rate applies.", _whole(1))
+    msg_burst: int = setting(20, "Messages one connection may send at once before the rate applies.", whole(1))
     address_rate: float = setting(
         10.0,
         "Messages per second one client address may send on average across all its sockets; a message "
         "costs one more for each 1,000 characters. 0 turns the limit off.",
-        _at_least_zero("messages per second"),
+        at_least_zero("messages per second"),
     )
     address_burst: int = setting(
         50, "Messages one client address may send at once, across its sockets, before its rate applies.",
-        _whole(1))
+        whole(1))
     room_rate: float = setting(
         6.0,
         "New rooms per minute one client address may create on average (a message to a room "
         "nobody has posted in creates it; past the limit it gets error room_limit); 0 turns the limit off.",
-        _at_least_zero("rooms per minute"),
+        at_least_zero("rooms per minute"),
     )
     room_burst: int = setting(10, "New rooms one client address may create at once before the rate applies.",
-                              _whole(1))
+                              whole(1))
     search_rate: float = setting(
         1.0,
         "Searches per second one client address may run on average (past it: 429); 0 turns the limit off.",
-        _at_least_zero("searches per second"),
+        at_least_zero("searches per second"),
     )
     search_burst: int = setting(10, "Searches one client address may run at once before the rate applies.",
-                                _whole(1))
+                                whole(1))
     max_connections: int = setting(
-        20000, "WebSocket connections the server holds in total; 0 means no cap.", _whole(0))
+        20000, "WebSocket connections the server holds in total; 0 means no cap.", whole(0))
     max_connections_per_ip: int = setting(
-        50, "WebSocket connections from one client address; 0 means no cap.", _whole(0))
+        50, "WebSocket connections from one client address; 0 means no cap.", whole(0))
     trusted_proxies: tuple[str, ...] = setting(
         (),
         "Comma-separated proxy addresses whose X-Forwarded-For header is believed "
         "(for per-address limits and the audit log).",
-        _addresses,
+        addresses,
     )
     public_origin: str = setting(
         "",
         "The origin browsers use to reach the server, e.g. https://chat.example.org, "
         "when it sits behind a reverse proxy.",
-        _origin,
+        origin,
     )
     allowed_origins: tuple[str, ...] = setting(
-        (), "Comma-separated extra origins allowed to open WebSockets.", _origins)
+        (), "Comma-separated extra origins allowed to open WebSockets.", origins)
     allowed_hosts: tuple[str, ...] = setting(
         (),
         "Comma-separated host names the server answers to besides localhost, IP addresses and the "
         "public origin's; requests for any other Host get 421 (against DNS rebinding).",
-        _host_names,
+        host_names,
     )
     request_timeout: float = setting(
         15.0,
         "Seconds a connection may take to send a request's headers, or stay idle between requests, "
         "before it is closed.",
-        _seconds,
+        seconds,
     )
-    shutdown_timeout: float = setting(10.0, "Seconds a graceful shutdown waits for work in flight.", _seconds)
+    shutdown_timeout: float = setting(10.0, "Seconds a graceful shutdown waits for work in flight.", seconds)
     admin_password: str = setting(
         "", "Admin password; when empty a strong one is generated at start and logged once.")
     # Its format is checked where the key is made (sessions.fernet_from_setting), before serving.
@@ -292,26 +192,26 @@ class Settings:
         "open",
         "Who may read and write: open lets guests in as before; members answers only the login, "
         "signup and join pages (and /healthz, static files) without a member session.",
-        _lower_choice("open", "members"),
+        lower_choice("open", "members"),
     )
     signup: str = setting(
         "open",
         "Who may make an account: open (anyone, at /signup), invite (only through a join link an "
         "admin made) or closed (only admins create accounts).",
-        _lower_choice("open", "invite", "closed"),
+        lower_choice("open", "invite", "closed"),
     )
     bot_rate: float = setting(
         1.0,
         "Messages per second one bot may post on average, through the API and as webhook replies "
         "(past it: 429 with Retry-After); 0 turns the limit off.",
-        _at_least_zero("messages per second"),
+        at_least_zero("messages per second"),
     )
-    bot_burst: int = setting(10, "Messages one bot may post at once before its rate applies.", _whole(1))
+    bot_burst: int = setting(10, "Messages one bot may post at once before its rate applies.", whole(1))
     webhook_timeout: float = setting(
         5.0,
         "Seconds one webhook delivery may take, connecting and answering included, before it is retried; "
         "0 means no limit.",
-        _seconds)
+        seconds)
     webhook_allow_private: bool = setting(
         False,
         "Let bot webhooks reach loopback, private, link-local and other non-public addresses "
@@ -320,7 +220,7 @@ class Settings:
         60.0,
         "Seconds between two @here mentions from one member that notify anyone; a sooner @here is "
         "still sent, but reaches nobody as a mention. 0 means no limit.",
-        _seconds)
+        seconds)
     # Its format is checked where the key is loaded (push.vapid.key_from_setting), before serving.
     vapid_private_key: str = setting(
         "",
@@ -330,7 +230,7 @@ class Settings:
         "",
         "Contact that push services are given with every Web Push: a mailto: address or an https:// "
         "URL; when empty, the public origin if it is https, else mailto:chatapp@localhost.",
-        _contact)
+        contact)
     push_allow_private: bool = setting(
         False,
         "Let Web Push subscriptions name plain http:// endpoints and loopback, private and other "
@@ -339,7 +239,7 @@ class Settings:
         "",
         "Redis for presence and typing across the nodes of a cluster (redis://host:6379/0); only with "
         "database_url. Chat never goes through it; when empty, each node shows its own presence.",
-        _redis_url)
+        redis_url)
 
     @property
     def db_path(self) -> Path:
