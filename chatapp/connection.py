@@ -2,8 +2,8 @@
 
 Everything sent to a socket goes through its :class:`SocketWriter` (live chat, the
 ``after=`` backfill, errors, presence, pongs, the close handshake), so the wire follows
-one queue and nothing can follow a close frame. The :class:`Flusher` flushes every queue
-with one ``transport.write`` per loop tick. A peer that does not keep up keeps its frames
+one queue and nothing can follow a close frame. The :class:`~chatapp.flusher.Flusher`
+flushes every queue with one ``transport.write`` per loop tick. A peer that does not keep up keeps its frames
 in its own queue: past ``max_queue`` it is told it ``lagged`` and closed, and one that
 takes nothing for ``stall_timeout`` is cut off, whatever it was being sent. Rooms are
 :mod:`chatapp.hub`'s; the transport, its drain and aiohttp's socket state come in as
@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from aiohttp import WSCloseCode
 
+from .flusher import Flusher
 from .models import dumps
 from .wire import Drain, Run, SocketState, Transport, close_frame, pong_frame, silence_heartbeat, ws_frame
 
@@ -32,8 +33,6 @@ HIGH_WATER = 64 * 1024
 STALL_TIMEOUT = 30.0  # a transport that has not drained for this long: the peer is gone
 
 Item = tuple[int | None, bytes]  # (chat id, or None for any other frame; the framed bytes)
-
-
 
 _ids = itertools.count(1)
 
@@ -51,29 +50,6 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 def _abort_if_stuck(transport: Transport) -> None:
     if transport.get_write_buffer_size() > 0:
         transport.abort()
-
-
-class Flusher:
-    """Flushes every socket with something queued, once per event-loop tick: a writer
-    batch of 100 messages to 2,000 sockets costs 2,000 writes, not 200,000."""
-
-    __slots__ = ("_dirty", "_scheduled")
-
-    def __init__(self) -> None:
-        self._dirty: list[SocketWriter] = []
-        self._scheduled = False
-
-    def schedule(self, writer: SocketWriter) -> None:
-        self._dirty.append(writer)
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        dirty, self._dirty = self._dirty, []
-        for writer in dirty:
-            writer.flush()
 
 
 class _CloseRequest(NamedTuple):

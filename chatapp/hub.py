@@ -16,7 +16,8 @@ from typing import Protocol
 
 from aiohttp import WSCloseCode
 
-from .connection import Flusher, Item, SocketWriter
+from .connection import Item, SocketWriter
+from .flusher import Flusher
 from .models import RoomEvent, dumps
 from .resume import Page, ResumePages
 from .wire import Run, ws_frame

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from chatapp.connection import HIGH_WATER, Flusher, Item, SocketWriter
+from chatapp.connection import HIGH_WATER, Item, SocketWriter
+from chatapp.flusher import Flusher
 from chatapp.hub import Client, Hub
 from chatapp.models import Message
 from chatapp.wire import Run, ws_frame
