@@ -93,9 +93,13 @@ export function setLocked(locked) {
   sendButton.disabled = locked;
 }
 
-// Ready to type on a desktop; on a phone, focusing would pop the keyboard over the history.
-export function focusComposer({ onlyWithKeyboard = false } = {}) {
+// Ready to type. On arrival only on a desktop (on a phone, focusing would pop the keyboard
+// over the history), and only if the person is not in another field already: on a slow
+// load they can be typing there (a name to add to the room) before this script runs, and
+// taking the focus would send their next keys, and their Enter, to this box instead.
+export function focusComposer({ onArrival = false } = {}) {
   if (input.disabled) return;
-  if (onlyWithKeyboard && window.matchMedia("(pointer: coarse)").matches) return;
+  if (onArrival && window.matchMedia("(pointer: coarse)").matches) return;
+  if (onArrival && document.activeElement && document.activeElement !== document.body) return;
   input.focus({ preventScroll: true });
 }

@@ -103,6 +103,6 @@ setupActions({ send: (frame) => socket.send(frame), focusComposer: () => focusCo
 setupUpload({ sent: () => live.showLatest(), replyTo: takeReply });
 sidebar.setupSidebar({ send: (frame) => socket.send(frame) });
 setupMentions();
-focusComposer({ onlyWithKeyboard: true });
+focusComposer({ onArrival: true });
 setupNotifications();
 socket.start();

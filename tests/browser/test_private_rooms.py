@@ -5,7 +5,7 @@ pages that make and manage them at two widths."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from .conftest import DESKTOP, PHONE, Browsers, ChatServer, message_texts, open_room, say, screenshot
 from .test_accounts import sign_up
@@ -85,6 +85,37 @@ def test_a_member_removed_from_a_private_room_is_told_and_stops(browsers: Browse
     bob.locator("#alert a").click()
     expect(bob).to_have_url(f"{server.url}/")
     expect(bob.locator("#private-room-list")).to_have_count(0)
+
+
+def test_a_name_typed_before_the_page_has_started_is_added_not_lost(browsers: Browsers, server: ChatServer) -> None:
+    """On a slow load a person can be in the add-member box before the page's script has run;
+    its start must leave the focus there, or their Enter goes to the message box instead."""
+    alice, bob = browsers.page(), browsers.page()
+    sign_up(alice, server.url, "Alice")
+    sign_up(bob, server.url, "Bob")
+    held: list[Route] = []
+    released = False
+
+    def hold(route: Route) -> None:
+        if released:
+            route.continue_()
+        else:
+            held.append(route)
+
+    alice.route("**/room-main.js*", hold)
+    alice.goto(f"{server.url}/private/new")
+    alice.fill("#new-private-room input[name=room]", "plans")
+    alice.click("#new-private-room button[type=submit]")
+    box = alice.locator("#add-member input[name=name]")
+    box.fill("Bob")  # the page is shown, its script held back
+    expect(box).to_be_focused()
+    released = True
+    for route in held:
+        route.continue_()
+    expect(alice.locator("#status")).not_to_have_attribute("data-state", "offline")  # the script ran
+    expect(box).to_be_focused()
+    alice.keyboard.press("Enter")
+    expect(alice.locator("#room-members li[data-member='Bob']")).to_be_visible()
 
 
 def test_a_deactivated_member_is_told_and_stops(browsers: Browsers, server: ChatServer) -> None:
