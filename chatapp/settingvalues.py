@@ -40,20 +40,23 @@ def at_least_zero(unit: str) -> Callable[[str], float]:
 seconds = at_least_zero("seconds")
 
 
-def one_of(*choices: str) -> Callable[[str], str]:
+def _choice(fold: Callable[[str], str], choices: tuple[str, ...]) -> Callable[[str], str]:
     def parse(value: str) -> str:
-        if value.strip().upper() not in choices:
+        folded = fold(value.strip())
+        if folded not in choices:
             raise ValueError(f"expected one of {', '.join(choices)}")
-        return value.strip().upper()
+        return folded
     return parse
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    """One of ``choices`` (upper case), in any case."""
+    return _choice(str.upper, choices)
 
 
 def lower_choice(*choices: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value.strip().lower() not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}")
-        return value.strip().lower()
-    return parse
+    """One of ``choices`` (lower case), in any case."""
+    return _choice(str.lower, choices)
 
 
 def switch(value: str) -> bool:
