@@ -230,9 +230,16 @@ class PostgresBase:
         seconds = self.search_budget if budget is None else budget
         with driver_errors():
             async with conn.transaction(readonly=True):
+                # Prepared before the budget applies: a timeout that fires while asyncpg
+                # prepares (between the statement's description and the server's ready) can
+                # leave the connection in a state asyncpg refuses ("cannot switch to state
+                # 12; another operation (2) is in progress", MagicStack/asyncpg#1069), and
+                # the search then failed as a broken connection instead of as too slow.
+                # Planning is not what the budget bounds; running the query is.
+                statement = await conn.prepare(sql)
                 # 0 would mean "no limit" to PostgreSQL; the least budget is one millisecond.
                 await conn.execute(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}")
-                return list(await conn.fetch(sql, *args))
+                return list(await statement.fetch(*args))
 
     # ---- lifecycle ----
 
