@@ -23,13 +23,13 @@ from .settingvalues import (
     addresses,
     at_least_zero,
     contact,
-    database_url,
     host_names,
     lower_choice,
     one_of,
     origin,
     origins,
-    redis_url,
+    postgres_url,
+    redis_server_url,
     seconds,
     switch,
     whole,
@@ -72,7 +72,7 @@ class Settings:
         "",
         "PostgreSQL instead of the SQLite file: postgresql://user:password@host:5432/dbname (the database "
         "must exist; its schema is made and migrated at start). Several chatapp processes may share one.",
-        database_url,
+        postgres_url,
     )
     log_level: str = setting("INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.", one_of(*LOG_LEVELS))
     synchronous: str = setting(
@@ -239,7 +239,7 @@ class Settings:
         "",
         "Redis for presence and typing across the nodes of a cluster (redis://host:6379/0); only with "
         "database_url. Chat never goes through it; when empty, each node shows its own presence.",
-        redis_url)
+        redis_server_url)
 
     @property
     def db_path(self) -> Path:

@@ -69,11 +69,11 @@ def switch(value: str) -> bool:
 
 def origin(value: str) -> str:
     """``scheme://host[:port]`` in lower case, as browsers send it in ``Origin``; empty stays empty."""
-    origin = value.strip().rstrip("/").lower()
-    if not origin:
+    text = value.strip().rstrip("/").lower()
+    if not text:
         return ""
     try:
-        parts = urlsplit(origin)
+        parts = urlsplit(text)
         valid = (parts.scheme in ("http", "https") and bool(parts.hostname) and "@" not in parts.netloc
                  and not (parts.path or parts.query or parts.fragment)
                  and (parts.port is None or parts.port > 0))  # .port raises ValueError when not a number
@@ -81,7 +81,7 @@ def origin(value: str) -> str:
         valid = False
     if not valid:
         raise ValueError("expected an origin such as https://chat.example.org, without a path")
-    return origin
+    return text
 
 
 def origins(value: str) -> tuple[str, ...]:
@@ -113,14 +113,14 @@ def contact(value: str) -> str:
     return contact
 
 
-def database_url(value: str) -> str:
+def postgres_url(value: str) -> str:
     url = value.strip()
     if url and not url.startswith(("postgresql://", "postgres://")):
         raise ValueError("expected a postgresql:// URL, like postgresql://chatapp@127.0.0.1:5432/chatapp")
     return url
 
 
-def redis_url(value: str) -> str:
+def redis_server_url(value: str) -> str:
     url = value.strip()
     if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
         raise ValueError("expected a redis://, rediss:// or unix:// URL, like redis://127.0.0.1:6379/0")
