@@ -4,8 +4,9 @@ pages of resuming sockets, read once and shared while the room's log stands stil
 After a restart every page of a room comes back with the same ``after=`` (the newest id
 they all had), and each would read the same first page of the log (``log_after``): in the
 bench's reconnect storm 86 % of those reads were identical. A page read for a socket is
-kept, keyed by room and ``after``, and used by the next socket of that room with the same
-``after``, as long as nothing has been published to the room since the read began.
+kept, framed, keyed by room and ``after``, and used by the next socket of that room with
+the same ``after``, as long as nothing has been published to the room since the read began:
+neither the read nor the encoding of its rows is done again.
 
 Why that is exact (the same reasoning as :func:`backfill`'s): everything
 published before a read began was committed before, so the read has it; a kept page is
@@ -36,7 +37,7 @@ PAGES = 1024  # pages kept, all rooms together
 MAX_AGE = 1.0  # seconds a kept page is used for
 
 P = TypeVar("P")
-Page = tuple[list[Message | RoomEvent], bool]  # the log after an id, and whether more follows
+Page = tuple[list[tuple[int, bytes]], bool]  # the log after an id, framed; whether more follows
 
 
 class ResumePages(Generic[P]):
@@ -105,7 +106,7 @@ async def backfill(store: Storage, pages: ResumePages[Page], client: Client, aft
     page = pages.get(client.room, after)
     if page is None:
         begun = pages.begin()
-        page = await store.log_after(client.room, after, BACKFILL_PAGE)
+        page = _framed(await store.log_after(client.room, after, BACKFILL_PAGE))
         pages.keep(client.room, after, begun, page)
     if (max_backfill is not None and (page[1] or len(page[0]) > max_backfill)
             and await store.count_after(client.room, after, max_backfill + 1) > max_backfill):
@@ -116,15 +117,20 @@ async def backfill(store: Storage, pages: ResumePages[Page], client: Client, aft
                             "skipped_after": after, "skipped_before": first}))
             last = first - 1  # the loop below sends the newest page, then goes on as usual
             head = out.live_head
-            page = await store.log_after(client.room, last, BACKFILL_PAGE)
+            page = _framed(await store.log_after(client.room, last, BACKFILL_PAGE))
     while True:
         # Messages and changes to them (edits, deletes, reactions, clears), in one id order.
         logged, more = page
         if logged:
-            last = logged[-1].id
-            if not await out.backfill([(x.id, ws_frame(x.frame_text())) for x in logged]):
+            last = logged[-1][0]
+            if not await out.backfill(logged):
                 return  # closing
         if not more and out.caught_up(max(last, head)):
             return
         head = out.live_head
-        page = await store.log_after(client.room, last, BACKFILL_PAGE)
+        page = _framed(await store.log_after(client.room, last, BACKFILL_PAGE))
+
+
+def _framed(page: tuple[list[Message | RoomEvent], bool]) -> Page:
+    logged, more = page
+    return [(x.id, ws_frame(x.frame_text())) for x in logged], more
