@@ -111,22 +111,21 @@ async def writer(url: str, number: int, rooms: list[str], shard_lock: bool) -> N
                     raise
 
 
-async def follow_while(url: str, shards: list[int], writing: asyncio.Future[Any]) -> dict[int, list[int]]:
-    """Follow ``shards`` with log_after_shard until the writers are done (then once more):
-    every id read, per shard, in the order read."""
+async def follow_while(store: PostgresStorage, cursors: dict[int, int], shards: list[int],
+                       writing: asyncio.Future[Any]) -> dict[int, list[int]]:
+    """Follow ``shards`` with log_after_shard from ``cursors`` until the writers are done
+    (then once more): every id read, per shard, in the order read."""
     seen: dict[int, list[int]] = {s: [] for s in shards}
-    async with opened(url, pool_max=2) as store:
-        cursors = await store.shard_heads()
-        done = False
-        while not done:
-            done = writing.done()  # one full pass after the last write committed
-            for shard in shards:
-                while True:
-                    rows = await store.log_after_shard(shard, cursors[shard], 50)
-                    if not rows:
-                        break
-                    seen[shard].extend(r.id for r in rows)
-                    cursors[shard] = rows[-1].id
+    done = False
+    while not done:
+        done = writing.done()  # one full pass after the last write committed
+        for shard in shards:
+            while True:
+                rows = await store.log_after_shard(shard, cursors[shard], 50)
+                if not rows:
+                    break
+                seen[shard].extend(r.id for r in rows)
+                cursors[shard] = rows[-1].id
     return seen
 
 
@@ -144,10 +143,11 @@ async def race(url: str, shard_lock: bool) -> tuple[dict[int, list[int]], dict[i
     """Eight writers (eight storages, as eight nodes) and one follower; what it saw and the table."""
     shards = sorted(random.Random(7).sample(range(SHARDS), 2))
     rooms = rooms_in(set(shards), 4)
-    async with asyncio.timeout(TIMEOUT):
+    async with asyncio.timeout(TIMEOUT), opened(url, pool_max=2) as follower:
+        cursors = await follower.shard_heads()  # before the first write: the follower sees them all
         writing = asyncio.ensure_future(asyncio.gather(*(writer(url, n, rooms, shard_lock) for n in range(WRITERS))))
         try:
-            seen = await follow_while(url, shards, writing)
+            seen = await follow_while(follower, cursors, shards, writing)
         finally:
             await writing
     return seen, await table_ids(url, shards)
