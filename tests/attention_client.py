@@ -11,7 +11,8 @@ from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient
 
 from chatapp.app import create_app
-from chatapp.keys import NOTIFY
+from chatapp.attention import ATTENTION
+from chatapp.keys import NOTIFY, WRITER
 from chatapp.models import Message
 from chatapp.settings import Settings
 
@@ -20,6 +21,15 @@ from .member_client import fresh_browser, sign_up, submit
 
 Client = TestClient[Any, Any]
 _ids = itertools.count(1)
+
+
+async def mentions_recorded(client: Client) -> None:
+    """Until every message stored so far is published and its mentions are recorded. The
+    writer first: on PostgreSQL a socket can get its own frame from the log follower before
+    the writer has handed the message to attention."""
+    app = client.server.app
+    await app[WRITER].drain()
+    await app[ATTENTION].recorder.drain()
 
 
 async def members(client: Client, aiohttp_client: Any, *names: str) -> list[Client]:

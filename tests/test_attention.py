@@ -17,7 +17,7 @@ from chatapp.attention import ATTENTION
 from chatapp.keys import STORE, WRITER
 from chatapp.settings import Settings
 
-from .attention_client import Client, members, open_page, post, second_browser, sidebar, until
+from .attention_client import Client, members, mentions_recorded, open_page, post, second_browser, sidebar, until
 from .conftest import MakeClient, db_execute, recv_type
 
 
@@ -175,7 +175,7 @@ async def test_the_room_page_lists_the_sidebar_with_counts_and_the_current_room(
     await (await bob.get("/rooms/general")).text()
     for i in range(3):
         await post(alice, "general", f"{i} @bob" if i == 2 else str(i))
-    await client.server.app[ATTENTION].recorder.drain()
+    await mentions_recorded(client)
     page = await (await bob.get("/rooms/random")).text()
     general = re.search(r'<li class="rooms-item unread mentioned" data-room="general">(.*?)</li>', page, re.S)
     assert general is not None

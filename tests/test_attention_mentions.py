@@ -12,10 +12,9 @@ from chatapp.accounts.names import MemberNames, fold
 from chatapp.attention import ATTENTION
 from chatapp.attention.mentions import named_members
 from chatapp.formatting import mention_names, render
-from chatapp.keys import WRITER
 from chatapp.settings import Settings
 
-from .attention_client import Client, members, notified_client, open_page, post, say, sidebar, until
+from .attention_client import Client, members, mentions_recorded, notified_client, open_page, post, say, sidebar, until
 from .conftest import MakeClient, recv_chats
 from .member_client import submit
 
@@ -64,8 +63,7 @@ async def test_a_batch_of_mentions_is_one_write(client: Client, aiohttp_client: 
     for i, text in enumerate(["@bob one", "@carol two", "@bob @carol three", "@nobody four", "plain five"]):
         await ws.send_str(json.dumps({"message": text, "client_id": f"b{i}"}))
     await recv_chats(ws, 5)
-    await client.server.app[WRITER].drain()
-    await attention.recorder.drain()
+    await mentions_recorded(client)
     assert 1 <= attention.recorder.writes - before <= 2  # one per batch the writer made
     page = await (await alice.get("/mentions")).text()
     assert "Nobody has mentioned you yet" in page
@@ -74,7 +72,7 @@ async def test_a_batch_of_mentions_is_one_write(client: Client, aiohttp_client: 
 async def test_a_mention_of_oneself_or_a_guest_name_counts_for_nobody(client: Client, aiohttp_client: Any) -> None:
     alice, _bob = await members(client, aiohttp_client, "alice", "bob")
     await post(alice, "general", "@alice talking to myself, @somebody else")
-    await client.server.app[ATTENTION].recorder.drain()
+    await mentions_recorded(client)
     assert "Nobody has mentioned you yet" in await (await alice.get("/mentions")).text()
 
 
@@ -82,7 +80,7 @@ async def test_the_mentions_page_lists_mentions_newest_first_paged_by_id(
         client: Client, aiohttp_client: Any) -> None:
     alice, bob = await members(client, aiohttp_client, "alice", "bob")
     ids = [(await post(alice, "general" if i % 2 else "random", f"@bob number {i}"))["id"] for i in range(35)]
-    await client.server.app[ATTENTION].recorder.drain()
+    await mentions_recorded(client)
     first = await (await bob.get("/mentions")).text()
     listed = [int(x) for x in re.findall(r'<li class="result mention-result" data-id="(\d+)"', first)]
     assert listed == sorted(ids, reverse=True)[:30]
@@ -112,7 +110,7 @@ async def test_here_reaches_the_members_present_and_is_limited_per_sender(
     first = await say(alice_ws, "@here standup in 5")
     mention, _ = await until(bob_elsewhere, "activity", id=first["id"], mention=True)
     assert mention["room"] == "general"
-    await client.server.app[ATTENTION].recorder.drain()
+    await mentions_recorded(client)
     assert notifier.about(first["id"]) == {"here": frozenset({2})}  # carol is not in the room
     second = await say(alice_ws, "@here again?")  # within the interval: shown, but reaches nobody
     third = await say(alice_ws, "@bob then")
@@ -139,14 +137,13 @@ async def test_notify_is_told_about_mentions_dms_and_members_who_chose_all(
         aiohttp_client: Any, settings: Settings) -> None:
     client, notifier = await notified_client(aiohttp_client, settings)
     alice, bob, carol = await members(client, aiohttp_client, "alice", "bob", "carol")
-    attention = client.server.app[ATTENTION]
     # carol wants every message of #general; bob wants nothing from it.
     for browser, level in ((carol, "all"), (bob, "nothing")):
         response = await submit(browser, "/rooms/general/notifications", token_from="/rooms/general", level=level)
         assert response.status == 303
     plain = await post(alice, "general", "plain")
     named = await post(alice, "general", "@bob and @carol")
-    await attention.recorder.drain()
+    await mentions_recorded(client)
     assert notifier.about(plain["id"]) == {"message": frozenset({3})}
     assert notifier.about(named["id"]) == {"mention": frozenset({3})}  # bob chose nothing
     # A DM: the other member, by default; a mention in it is still the DM.
@@ -154,7 +151,7 @@ async def test_notify_is_told_about_mentions_dms_and_members_who_chose_all(
     assert dm is not None
     hello = await post(alice, "dm-1-2", "psst")
     named_in_dm = await post(alice, "dm-1-2", "@bob psst")
-    await attention.recorder.drain()
+    await mentions_recorded(client)
     assert notifier.about(hello["id"]) == {"dm": frozenset({2})}
     assert notifier.about(named_in_dm["id"]) == {"dm": frozenset({2})}
     # Mentions only, in the DM: plain DM messages stop, mentions go on.
@@ -162,7 +159,7 @@ async def test_notify_is_told_about_mentions_dms_and_members_who_chose_all(
     assert response.status == 303
     quiet = await post(alice, "dm-1-2", "quiet")
     loud = await post(alice, "dm-1-2", "@bob loud")
-    await attention.recorder.drain()
+    await mentions_recorded(client)
     assert notifier.about(quiet["id"]) == {} and notifier.about(loud["id"]) == {"mention": frozenset({2})}
 
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from chatapp import moderation
-from chatapp.attention import ATTENTION
 
-from .attention_client import Client, members, open_page, post, sidebar, until
+from .attention_client import Client, members, mentions_recorded, open_page, post, sidebar, until
 from .member_client import submit
 
 
@@ -44,7 +43,7 @@ async def test_a_non_member_never_hears_of_a_private_room_even_one_they_opened_a
     secret = await post(alice, "plans", "@carol the plan is secret")
     before = await _sentinel(alice, ws)
     assert not [f for f in before if f.get("room") == "plans"], before
-    await client.server.app[ATTENTION].recorder.drain()
+    await mentions_recorded(client)
     assert "the plan is secret" not in await (await carol.get("/mentions")).text()
     page = await (await carol.get("/rooms/random")).text()
     assert 'data-room="plans"' not in page and secret["id"]
@@ -103,7 +102,7 @@ async def test_a_removed_member_loses_the_room_its_activity_and_its_mentions(
     before = await _sentinel(alice, ws)
     assert not [f for f in before if f.get("room") == "plans"], before
     assert "plans" not in await sidebar(await open_page(bob, "random"))
-    await client.server.app[ATTENTION].recorder.drain()
+    await mentions_recorded(client)
     mentions = await (await bob.get("/mentions")).text()
     assert "you are still in" not in mentions and "after you left" not in mentions
 
