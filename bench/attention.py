@@ -230,6 +230,7 @@ async def sidebar(server: Server, *, duration: float = 5.0, rooms: int = SIDEBAR
         "member_page_cpu_ms": cpu_ms(member_pages),
         "one_room_member_page_cpu_ms": cpu_ms(solo_pages),
         "guest_page_cpu_ms": cpu_ms(guest_pages),
+        "member_pages": member_pages["requests"], "joins": with_sidebar["joins"],  # counts, for the smoke test
         "joins_per_s": with_sidebar["per_s"], "join_p50_ms": with_sidebar.get("p50_ms"),
         "join_p95_ms": with_sidebar.get("p95_ms"),
         "upgrades_per_s": without["per_s"], "upgrade_p50_ms": without.get("p50_ms"),

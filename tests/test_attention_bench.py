@@ -18,5 +18,6 @@ async def test_the_sidebar_and_mentions_scenarios_run_and_check_out(tmp_path: Pa
     assert server.db is not None
     assert sidebar.problems == [] and mentions.problems == []
     assert servers.check_database(server.db, sidebar.sent + mentions.sent) == []  # one server ran both
-    assert sidebar.metrics["member_pages_per_s"] > 0 and sidebar.metrics["joins_per_s"] > 0
+    # Counts, not rates: a rate rounds to 0 when a loaded machine takes seconds for a few.
+    assert sidebar.metrics["member_pages"] > 0 and sidebar.metrics["joins"] > 0
     assert mentions.metrics["room_20_mention_frames"] == 3 * 20
