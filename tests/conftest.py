@@ -74,6 +74,19 @@ async def recv(ws: ClientWebSocketResponse, *, skip: tuple[str, ...] = ("presenc
                 return frame
 
 
+async def whole_history(client: TestClient[Any, Any], room: str, after: int = 0) -> list[dict[str, Any]]:
+    """Every message of ``room`` after ``after``, oldest first, read through the history API a
+    page at a time (as a script would; one page holds at most 200)."""
+    messages: list[dict[str, Any]] = []
+    while True:
+        page = await (await client.get(f"/api/rooms/{room}/messages",
+                                       params={"after": after, "limit": 200})).json()
+        messages += page["messages"]
+        if not page["has_more"]:
+            return messages
+        after = messages[-1]["id"]
+
+
 async def recv_type(ws: ClientWebSocketResponse, kind: str, timeout: float = TIMEOUT) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
         while True:

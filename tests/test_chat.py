@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from .conftest import MakeClient, recv, recv_chats
+from .conftest import MakeClient, recv, recv_chats, whole_history
 
 
 async def test_two_clients_in_a_room_both_get_a_message_with_id_and_ts(ws_connect: Any) -> None:
@@ -161,12 +161,4 @@ async def test_forty_concurrent_senders_all_arrive_everywhere_in_one_order(make_
     for i in range(40):  # each sender's own messages keep their order
         mine = [f["message"] for f in received[0] if f["user"] == f"u{i}"]
         assert mine == [f"{i}:{j}" for j in range(per_sender)]
-    stored: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        page = await (await client.get("/api/rooms/crowd/messages", params={"after": after, "limit": 200})).json()
-        stored += page["messages"]
-        if not page["has_more"]:
-            break
-        after = page["messages"][-1]["id"]
-    assert [m["id"] for m in stored] == orders[0]
+    assert [m["id"] for m in await whole_history(client, "crowd")] == orders[0]

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from chatapp.keys import HUB
 
-from .conftest import MakeClient, closed, recv, recv_chats, recv_type
+from .conftest import MakeClient, closed, recv, recv_chats, recv_type, whole_history
 from .rawws import encode_frame, parse_frames, raw_connect, read_until_closed, reset
 
 
@@ -23,18 +23,6 @@ async def wait_until(condition: Any, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.01)
-
-
-async def history(client: TestClient[Any, Any], room: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        page = await (await client.get(f"/api/rooms/{room}/messages",
-                                       params={"after": after, "limit": 200})).json()
-        out += page["messages"]
-        if not page["has_more"]:
-            return out
-        after = out[-1]["id"]
 
 
 # ---- backpressure -------------------------------------------------------------------------
@@ -62,7 +50,7 @@ async def test_a_reader_that_stopped_reading_is_cut_loose_and_the_room_keeps_goi
     assert [f["id"] for f in received[0]] == [f["id"] for f in received[1]]
     # The slow one was dropped rather than buffered: the hub let it go.
     await wait_until(lambda: hub.connections("flood") == 3)
-    assert len(await history(client, "flood")) == total
+    assert len(await whole_history(client, "flood")) == total
     writer.close()
 
 
@@ -89,7 +77,7 @@ async def test_a_lagged_client_is_told_where_to_resume_and_misses_nothing_after(
         assert any(op == 0x8 and int.from_bytes(p[:2], "big") == 1008 for op, p in frames)
     writer.close()
     again = await client.ws_connect("/ws/lag", params={"after": str(last_seen)})
-    missed = [m["id"] for m in await history(client, "lag") if m["id"] > last_seen]
+    missed = [m["id"] for m in await whole_history(client, "lag") if m["id"] > last_seen]
     assert missed
     frames_again = await recv_chats(again, len(missed), timeout=20)
     assert [f["id"] for f in frames_again] == missed
@@ -164,7 +152,7 @@ async def test_hostile_input_gets_an_error_frame_stores_nothing_and_the_socket_s
     assert isinstance(error["detail"], str) and error["detail"]
     await ws.send_json({"message": "still works"})
     assert (await recv(ws))["message"] == "still works"
-    assert [m["message"] for m in await history(client, "lobby")] == ["still works"]
+    assert [m["message"] for m in await whole_history(client, "lobby")] == ["still works"]
 
 
 async def test_deep_nesting_is_an_error_and_100000_brackets_are_an_oversized_frame(ws_connect: Any) -> None:
@@ -217,7 +205,7 @@ async def test_flooding_gets_rate_limited_and_others_are_unaffected(make_client:
             else:
                 chats += 1
     assert 20 <= chats - 1 <= 22 and errors == 31 - chats  # the burst, maybe a refill, and calm's
-    stored = await history(client, "rate")
+    stored = await whole_history(client, "rate")
     assert "calm one" in [m["message"] for m in stored]
     assert len(stored) == chats
 
@@ -239,7 +227,7 @@ async def test_typing_frames_are_relayed_to_others_and_never_stored(make_client:
     await alice.send_json({"type": "typing"})
     frame = await recv_type(bob, "typing")
     assert frame == {"type": "typing", "user": "alice", "room": "t"}
-    assert await history(client, "t") == []
+    assert await whole_history(client, "t") == []
 
 
 async def test_connection_caps_answer_503_and_429(make_client: MakeClient) -> None:
@@ -338,7 +326,7 @@ async def test_a_locked_database_gets_not_stored_and_writes_resume_afterwards(
         blocker.close()
     await alice.send_json({"message": "kept", "client_id": "c1"})
     assert (await recv(bob))["message"] == "kept"  # bob never saw "lost"
-    assert [m["message"] for m in await history(client, "lock")] == ["kept"]
+    assert [m["message"] for m in await whole_history(client, "lock")] == ["kept"]
 
 
 async def test_a_reset_mid_broadcast_leaves_no_stray_errors_and_leaves_the_room(

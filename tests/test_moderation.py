@@ -12,7 +12,7 @@ from chatapp import moderation
 from chatapp.keys import STORE, WRITER
 from chatapp.writer import NotStored, Stored
 
-from .conftest import TIMEOUT, db_execute, recv
+from .conftest import TIMEOUT, db_execute, recv, whole_history
 
 Client = TestClient[Any, Any]
 
@@ -22,14 +22,7 @@ async def settle(futures: list[asyncio.Future[Stored]]) -> list[Stored | BaseExc
 
 
 async def history_ids(client: Client, room: str) -> list[int]:
-    """The room's whole history, oldest first, read a page at a time through the API."""
-    ids: list[int] = []
-    while True:
-        params = {"limit": 200, "after": ids[-1] if ids else 0}
-        page = await (await client.get(f"/api/rooms/{room}/messages", params=params)).json()
-        ids += [m["id"] for m in page["messages"]]
-        if not page["has_more"]:
-            return ids
+    return [m["id"] for m in await whole_history(client, room)]
 
 
 async def test_no_message_accepted_before_a_clear_is_in_the_history_after_it(

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from chatapp.keys import WRITER
 from chatapp.resume import RESET_PAGE
 
-from .conftest import recv, recv_chats
+from .conftest import recv, recv_chats, whole_history
 
 
 async def store(client: TestClient[Any, Any], room: str, n: int) -> list[int]:
@@ -89,15 +89,7 @@ async def test_a_reset_while_messages_keep_arriving_has_no_gap_and_no_duplicate(
             frames += await recv_chats(ws, 1)
     got = [f["id"] for f in frames]
     assert got[0] == reset["skipped_before"]
-    stored = []
-    after = reset["skipped_before"] - 1
-    while True:
-        page = await (await client.get("/api/rooms/race/messages",
-                                       params={"after": str(after), "limit": "200"})).json()
-        stored += [m["id"] for m in page["messages"]]
-        if not page["has_more"]:
-            break
-        after = stored[-1]
+    stored = [m["id"] for m in await whole_history(client, "race", reset["skipped_before"] - 1)]
     assert got == stored
     await ws.close()
     await sender.close()

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from chatapp.hub import Client, Hub
 from chatapp.keys import HUB, WRITER
 
-from .conftest import MakeClient, recv_chats, recv_type
+from .conftest import MakeClient, recv_chats, recv_type, whole_history
 from .rawws import FrameReader, encode_frame, raw_connect
 
 BODY = "z" * 3990  # ~4 KB a message (with its number, under the 4,000 limit), as in the report
@@ -35,16 +35,6 @@ async def store(client: TestClient[Any, Any], room: str, n: int) -> list[int]:
     writer = client.app[WRITER]
     futures = [writer.submit(room, "bulk", f"{i}:{BODY}", None) for i in range(n)]
     return [s.message.id for s in await asyncio.gather(*futures)]
-
-
-async def stored_ids(client: TestClient[Any, Any], room: str) -> list[int]:
-    ids: list[int] = []
-    while True:
-        page = await (await client.get(f"/api/rooms/{room}/messages",
-                                       params={"after": ids[-1] if ids else 0, "limit": 200})).json()
-        ids += [m["id"] for m in page["messages"]]
-        if not page["has_more"]:
-            return ids
 
 
 def member(hub: Hub, room: str, user: str) -> Client:
@@ -100,7 +90,7 @@ async def talker(client: TestClient[Any, Any], room: str, user: str = "talker") 
 
 async def resume_gets_the_rest_once(client: TestClient[Any, Any], room: str, after: int) -> None:
     """Reconnecting with ``after`` brings every later message, each once, in order."""
-    missed = [i for i in await stored_ids(client, room) if i > after]
+    missed = [m["id"] for m in await whole_history(client, room, after)]
     again = await client.ws_connect(f"/ws/{room}", params={"after": str(after)})
     assert [f["id"] for f in await recv_chats(again, len(missed), timeout=30)] == missed
     await again.close()
