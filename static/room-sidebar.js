@@ -219,8 +219,8 @@ function applyActivity(frame) {
     place(r);
   }
   if (frame.id > r.lastRead) {
-    (frame.mention ? r.freshMentions : r.fresh).add(frame.id);
-    if (frame.mention) r.fresh.add(frame.id);
+    if (frame.mention) r.freshMentions.add(frame.id);
+    if (frame.id > r.baseLatest) r.fresh.add(frame.id);  // base counted those up to baseLatest
   }
   paint(r);
   title();

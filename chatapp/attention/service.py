@@ -83,7 +83,8 @@ class Attention:
         self.newest = 0  # the newest message id published (read positions are capped at it)
         self._seq = 0
         self._reading = 0  # sidebars and watch lists being read right now
-        self._recent: collections.deque[tuple[int, str, int | None, int | None, Item | dict[str, Any]]] = \
+        # (seq, room, message id, target member, sender, frame) while a sidebar is being read
+        self._recent: collections.deque[tuple[int, str, int, int | None, int | None, Item | dict[str, Any]]] = \
             collections.deque(maxlen=RECENT)
         self._guests: dict[Client, TokenBucket] = {}  # guest sockets that sent watch
         self._tasks: set[asyncio.Task[None]] = set()
@@ -141,9 +142,9 @@ class Attention:
             if heard:
                 item: Item = (None, ws_frame(dumps(frame)))
                 self.watchers.send(room, item, sender, self.audiences.allowed(room, visibility))
-                self._remember(room, None, sender, item)
+                self._remember(room, m.id, None, sender, item)
             else:
-                self._remember(room, None, sender, frame)
+                self._remember(room, m.id, None, sender, frame)
         if notify:
             self.notifications.plain(m, visibility, self.audiences.allowed(room, visibility), set())
 
@@ -161,18 +162,19 @@ class Attention:
             item: Item = (None, ws_frame(dumps(frame)))
             for member_id in members:
                 self.watchers.send_to(member_id, item, off_room=m.room)
-                self._remember(m.room, member_id, m.member_id, item)
+                self._remember(m.room, m.id, member_id, m.member_id, item)
         self.notifications.mentioned(m, visibility, members, waiting.here, self.audiences.allowed(m.room, visibility))
 
     def _read_item(self, room: str, last_read: int) -> Item:
         return None, ws_frame(dumps({"type": "read", "room": room, "id": last_read}))
 
-    def _remember(self, room: str, target: int | None, sender: int | None, item: Item | dict[str, Any]) -> None:
+    def _remember(self, room: str, msg_id: int, target: int | None, sender: int | None,
+                  item: Item | dict[str, Any]) -> None:
         """Keep a frame for a socket whose sidebar is being read (:meth:`_replay`); one nobody
         heard is kept unframed, and framed only if it is replayed. Only while one is."""
         if self._reading:
             self._seq += 1
-            self._recent.append((self._seq, room, target, sender, item))
+            self._recent.append((self._seq, room, msg_id, target, sender, item))
 
     # ---- changes of sidebars ----
 
@@ -206,15 +208,21 @@ class Attention:
         self.reads.load(member_id, {r.room: r.last_read for r in rooms})
         client.out.send(dumps({"type": "sidebar", "count_limit": COUNT_LIMIT,
                                "rooms": [sidebar_entry(r) for r in rooms]}))
-        self._replay(client, seq, set(self.watchers.rooms_of(member_id)))
+        self._replay(client, seq, set(self.watchers.rooms_of(member_id)), {r.room: r.latest for r in rooms})
 
-    def _replay(self, client: Client, seq: int, rooms: set[str]) -> None:
-        """What was published while the socket's sidebar (or watch list) was being read."""
+    def _replay(self, client: Client, seq: int, rooms: set[str], counted: Mapping[str, int]) -> None:
+        """What was published while the socket's sidebar (or watch list) was being read, less
+        the messages the read counted already: ``counted`` is each room's newest id it saw.
+        (A message committed before the read and told of during it would count twice; within
+        a room ids commit in order, so the read has every one up to its newest.) A mention is
+        replayed whatever its id: it is recorded after its message, so the read may not have it."""
         if not self._recent or self._recent[-1][0] <= seq:
             return
         member_id = client.member_id
-        for entry_seq, room, target, sender, kept in self._recent:
+        for entry_seq, room, msg_id, target, sender, kept in self._recent:
             if entry_seq <= seq or room == client.room or (member_id is not None and sender == member_id):
+                continue
+            if target is None and msg_id <= counted.get(room, 0):
                 continue
             item = kept if isinstance(kept, tuple) else (None, ws_frame(dumps(kept)))
             if target is not None:
@@ -282,7 +290,7 @@ class Attention:
         self.watchers.guest_watches(client, watched)
         client.out.send(dumps({"type": "watching", "count_limit": COUNT_LIMIT, "rooms": {
             room: {"unread": counts.get(room, (0, 0))[0], "latest": counts.get(room, (0, 0))[1]} for room in asked}}))
-        self._replay(client, seq, set(watched))
+        self._replay(client, seq, set(watched), {room: counts[room][1] for room in watched})
 
     # ---- pages ----
 
