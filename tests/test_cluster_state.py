@@ -182,3 +182,34 @@ async def test_a_reader_lagging_on_one_node_hears_where_to_resume_and_another_no
     ids = [i for i, _ in await cluster.rows("lag")]
     assert slow.chat_ids + rest.chat_ids == ids
     assert ordered_problems(rest, ids[len(slow.chat_ids):]) == []
+
+
+async def test_activity_stored_through_one_node_reaches_sidebars_on_the_other_and_only_its_audience(
+        cluster: Cluster, http: aiohttp.ClientSession) -> None:
+    one, two = cluster.nodes
+    alice = Browser(http, one)
+    await sign_up(alice, "alice")  # type: ignore[arg-type]
+    async with session() as bobs, session() as carols:
+        bob, carol = Browser(bobs, two), Browser(carols, two)
+        for who, name in ((bob, "bob"), (carol, "carol")):
+            await sign_up(who, name)  # type: ignore[arg-type]
+            assert (await who.get("/rooms/general")).status == 200  # #general joins their sidebars
+        response = await submit(alice, "/private/new", room="plans")  # type: ignore[arg-type]
+        assert response.status == 303, await response.text()
+        response = await submit(alice, "/rooms/plans/members", token_from="/rooms/plans",  # type: ignore[arg-type]
+                                name="bob")
+        assert response.status == 303
+        bob_page = await bob.join("random", sidebar="1")
+        carol_page = await carol.join("random", sidebar="1")
+        for page in (bob_page, carol_page):
+            await page.wait(lambda r: bool(r.of_type("sidebar")), what="the sidebar")
+
+        # Stored through node 1, told on node 2: #general to both, the private room to bob alone.
+        await (await alice.join("plans")).send("the plan", "p1")
+        await (await alice.join("general")).send("hello", "g1")
+        await bob_page.wait(lambda r: {a["room"] for a in r.of_type("activity")} == {"plans", "general"},
+                            what="activity in #general and in plans")
+        # Node 2 has told of the private message now; a later one in #general comes after it.
+        await (await alice.join("general")).send("sentinel", "g2")
+        await carol_page.wait(lambda r: len(r.of_type("activity")) == 2, what="activity in #general, twice")
+        assert [a["room"] for a in carol_page.of_type("activity")] == ["general", "general"]

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from ..keys import SETTINGS, STORE
+from ..keys import HUB, SETTINGS, STORE
 from ..writer import Publish, Stored
 from .reads import flushing
 from .service import ATTENTION, Attention
@@ -54,6 +54,9 @@ async def attending(app: web.Application) -> AsyncIterator[None]:
     attention.levels.load(await store.chosen_levels())
     attention.newest = await store.newest_id()
     app[ATTENTION] = attention
+    observers = getattr(app[HUB], "observers", None)  # a cluster node's hub: others' messages too
+    if observers is not None:
+        observers.append(attention.observe_elsewhere)
     recorder = asyncio.create_task(attention.recorder.run(), name="chatapp-mentions")
     try:
         async with flushing(attention.reads):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
@@ -103,6 +104,18 @@ class Attention:
                 waiting.append(mentioning)
         if waiting:
             self.recorder.add(waiting)
+
+    def observe_elsewhere(self, messages: Sequence[Message]) -> None:
+        """Messages another node stored (on PostgreSQL), as this node's log follower delivers
+        them: activity and read frames for this node's sockets. The node that stored a message
+        records its mentions and sends its notifications (docs/scaling.md)."""
+        for m in messages:
+            try:
+                self.newest = max(self.newest, m.id)
+                self.audiences.when_known(m.room, functools.partial(
+                    self._announce, m, self.audiences.visibility(m.room), notify=False))
+            except Exception:  # the follower must never fail for attention
+                log.exception("attention failed for message %d", m.id)
 
     def _observe(self, stored: Stored) -> Mentioning | None:
         m = stored.message

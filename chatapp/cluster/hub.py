@@ -37,8 +37,8 @@ class FollowedHub(Hub):
         self.follower: LogFollower | None = None
         self.node_kinds = node_kinds
         self.on_node_event: Callable[[RoomEvent], None] = _ignore
-        # What else must see every message on every node, in id order (the writer's publish
-        # callback runs only on the node that stored it): called once per batch read.
+        # What else must see the messages other nodes stored, in id order (the writer's
+        # publish callback has told it of this node's own): called once per batch read.
         self.observers: list[Callable[[Sequence[Message]], None]] = []
         self._texts: dict[int, str] = {}
 
@@ -62,20 +62,22 @@ class FollowedHub(Hub):
 
     def deliver(self, rows: Sequence[Logged]) -> None:
         rooms = self.rooms
+        elsewhere: list[Message] = []
         for row in rows:
             self.resume.changed(row.room)  # here, not in publish(): this is when pages see it
             if isinstance(row, Message):
                 text = self._texts.pop(row.id, None)
+                if text is None:  # stored by another node (or forgotten past MAX_TEXTS: told twice)
+                    elsewhere.append(row)
                 if row.room in rooms:
                     self.broadcast(row.room, text if text is not None else row.frame_text(), row.id)
             elif row.kind in self.node_kinds:
                 self.on_node_event(row)
             elif row.room in rooms:
                 super().publish_event(row)
-        if self.observers:  # after the sockets, as the writer's publish callback has it
-            messages = [r for r in rows if isinstance(r, Message)]
+        if elsewhere:  # after the sockets, as the writer's publish callback has it
             for observe in self.observers:
-                observe(messages)
+                observe(elsewhere)
 
     async def close_all(self, timeout: float) -> None:
         """Deliver what this node's writer committed last, then close every socket."""
