@@ -12,6 +12,7 @@ there is no other node to tell.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol, cast
 
 from aiohttp import web
@@ -39,7 +40,8 @@ MAX_APPLIED = 10_000  # ids of this node's own announcements not yet read back
 class ClusterLog(SharedLog, Protocol):
     """The shared log, and writing a node event to it (PostgreSQL: storage/postgres)."""
 
-    async def log_node_event(self, room: str, kind: str, data: str | None, ts: str) -> RoomEvent: ...
+    async def log_node_event(self, room: str, kind: str, data: str | None, ts: str,
+                             drawn: Callable[[int], None] | None = None) -> RoomEvent: ...
 
 
 class Cluster:
@@ -58,12 +60,16 @@ class Cluster:
         return False
 
     async def announce(self, room: str, kind: str, data: str | None = None) -> RoomEvent:
-        event = await self.log.log_node_event(room, kind, data, utc_now_iso())
-        if len(self._applied) > MAX_APPLIED:
-            self._applied.clear()
-        self._applied.add(event.id)
+        # Noted as this node's own before the commit: the follower may read the event the
+        # moment it is committed (our own NOTIFY wakes it), before this coroutine resumes.
+        event = await self.log.log_node_event(room, kind, data, utc_now_iso(), drawn=self._own)
         self.follower.wake(self.log.shard_of(room))
         return event
+
+    def _own(self, event_id: int) -> None:
+        if len(self._applied) > MAX_APPLIED:
+            self._applied.clear()
+        self._applied.add(event_id)  # a rolled-back event's id stays here unread: harmless
 
 
 CLUSTER = web.AppKey("cluster", Cluster)
