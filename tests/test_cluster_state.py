@@ -199,17 +199,20 @@ async def test_activity_stored_through_one_node_reaches_sidebars_on_the_other_an
         response = await submit(alice, "/rooms/plans/members", token_from="/rooms/plans",  # type: ignore[arg-type]
                                 name="bob")
         assert response.status == 303
+        assert (await alice.get("/dm/bob")).status == 200  # alice and bob's DM: dm-1-2
         bob_page = await bob.join("random", sidebar="1")
         carol_page = await carol.join("random", sidebar="1")
         for page in (bob_page, carol_page):
             await page.wait(lambda r: bool(r.of_type("sidebar")), what="the sidebar")
 
-        # Stored through node 1, told on node 2: #general to both, the private room to bob alone.
+        # Stored through node 1, told on node 2: #general to both, the private room and the DM
+        # to bob alone.
         await (await alice.join("plans")).send("the plan", "p1")
+        await (await alice.join("dm-1-2")).send("just us", "d1")
         await (await alice.join("general")).send("hello", "g1")
-        await bob_page.wait(lambda r: {a["room"] for a in r.of_type("activity")} == {"plans", "general"},
-                            what="activity in #general and in plans")
-        # Node 2 has told of the private message now; a later one in #general comes after it.
+        await bob_page.wait(lambda r: {a["room"] for a in r.of_type("activity")} == {"plans", "dm-1-2", "general"},
+                            what="activity in #general, plans and the DM")
+        # Node 2 has told of the private messages now; a later one in #general comes after them.
         await (await alice.join("general")).send("sentinel", "g2")
         await carol_page.wait(lambda r: len(r.of_type("activity")) == 2, what="activity in #general, twice")
         assert [a["room"] for a in carol_page.of_type("activity")] == ["general", "general"]
